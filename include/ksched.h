@@ -1,0 +1,15 @@
+/*
+ * libksched - a small, embeddable distributed task scheduler.
+ * This header includes every public module header.
+ */
+#ifndef KSCHED_H
+#define KSCHED_H
+
+#include "ksched/common.h"
+#include "ksched/log.h"
+#include "ksched/task.h"
+#include "ksched/store.h"
+#include "ksched/queue.h"
+#include "ksched/cache.h"
+
+#endif /* KSCHED_H */

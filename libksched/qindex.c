@@ -1,0 +1,295 @@
+/* libksched - the queue's in-memory indexes (hash + indexed heaps). */
+#include <string.h>
+#include <xxhash.h>
+
+#include "alloc.h"
+#include "ksched/queue.h"
+#include "qindex.h"
+
+static int
+state_heap(uint8_t st)
+{
+	switch (st) {
+	case KSCHED_STATE_PENDING:
+		return QIX_PENDING;
+	case KSCHED_STATE_READY:
+		return QIX_READY;
+	default:
+		return QIX_LEASED;
+	}
+}
+
+void
+ksched__qix_init(struct qindex *ix)
+{
+	memset(ix, 0, sizeof(*ix));
+}
+
+void
+ksched__qix_free(struct qindex *ix)
+{
+	ksched__free(ix->ents);
+	ksched__free(ix->freelist);
+	ksched__free(ix->slots);
+	for (int h = 0; h < QIX_HEAPS; h++)
+		ksched__free(ix->heap[h].v);
+	memset(ix, 0, sizeof(*ix));
+}
+
+void
+ksched__qix_clear(struct qindex *ix)
+{
+	ix->nents = 0;
+	ix->nfree = 0;
+	ix->used = 0;
+	if (ix->slots)
+		memset(ix->slots, 0, (size_t)ix->nslots * sizeof(uint32_t));
+	for (int h = 0; h < QIX_HEAPS; h++)
+		ix->heap[h].n = 0;
+}
+
+static uint32_t
+hash_id(uint64_t id)
+{
+	return (uint32_t)XXH3_64bits(&id, sizeof(id));
+}
+
+struct qent *
+ksched__qix_find(const struct qindex *ix, uint64_t id)
+{
+	uint32_t mask = ix->nslots - 1, i;
+
+	if (!ix->nslots)
+		return NULL;
+	for (i = hash_id(id) & mask; ix->slots[i]; i = (i + 1) & mask) {
+		struct qent *e = &ix->ents[ix->slots[i] - 1];
+		if (e->id == id)
+			return e;
+	}
+	return NULL;
+}
+
+static void
+slot_insert(uint32_t *slots, uint32_t nslots, uint64_t id, uint32_t v)
+{
+	uint32_t mask = nslots - 1, i = hash_id(id) & mask;
+
+	while (slots[i])
+		i = (i + 1) & mask;
+	slots[i] = v;
+}
+
+static int
+hash_grow(struct qindex *ix)
+{
+	uint32_t n = ix->nslots ? ix->nslots * 2 : 1024;
+	uint32_t *slots = ksched__calloc(n, sizeof(uint32_t));
+
+	if (!slots)
+		return -1;
+	for (uint32_t i = 0; i < ix->nslots; i++) {
+		uint32_t v = ix->slots[i];
+		if (v)
+			slot_insert(slots, n, ix->ents[v - 1].id, v);
+	}
+	ksched__free(ix->slots);
+	ix->slots = slots;
+	ix->nslots = n;
+	return 0;
+}
+
+/* Backward-shift deletion for linear probing. */
+static void
+hash_remove(struct qindex *ix, uint64_t id)
+{
+	uint32_t mask = ix->nslots - 1, i, j, k;
+
+	for (i = hash_id(id) & mask; ix->slots[i]; i = (i + 1) & mask)
+		if (ix->ents[ix->slots[i] - 1].id == id)
+			break;
+	if (!ix->slots[i])
+		return;
+	ix->slots[i] = 0;
+	for (j = (i + 1) & mask; ix->slots[j]; j = (j + 1) & mask) {
+		k = hash_id(ix->ents[ix->slots[j] - 1].id) & mask;
+		/* Move j back to i unless its home k lies in (i, j]. */
+		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+			ix->slots[i] = ix->slots[j];
+			ix->slots[j] = 0;
+			i = j;
+		}
+	}
+}
+
+static bool
+heap_less(const struct qindex *ix, int h, uint32_t a, uint32_t b)
+{
+	const struct qent *x = &ix->ents[a], *y = &ix->ents[b];
+
+	if (h == QIX_READY) {
+		if (x->prio != y->prio)
+			return x->prio > y->prio;
+	} else if (x->due != y->due) {
+		return x->due < y->due;
+	}
+	return x->id < y->id;
+}
+
+static void
+heap_set(struct qindex *ix, struct qheap *hp, uint32_t pos, uint32_t v)
+{
+	hp->v[pos] = v;
+	ix->ents[v].hpos = pos;
+}
+
+static void
+heap_up(struct qindex *ix, int h, uint32_t pos)
+{
+	struct qheap *hp = &ix->heap[h];
+	uint32_t v = hp->v[pos];
+
+	while (pos > 0) {
+		uint32_t parent = (pos - 1) / 2;
+		if (!heap_less(ix, h, v, hp->v[parent]))
+			break;
+		heap_set(ix, hp, pos, hp->v[parent]);
+		pos = parent;
+	}
+	heap_set(ix, hp, pos, v);
+}
+
+static void
+heap_down(struct qindex *ix, int h, uint32_t pos)
+{
+	struct qheap *hp = &ix->heap[h];
+	uint32_t v = hp->v[pos];
+
+	for (;;) {
+		uint32_t c = 2 * pos + 1;
+		if (c >= hp->n)
+			break;
+		if (c + 1 < hp->n && heap_less(ix, h, hp->v[c + 1], hp->v[c]))
+			c++;
+		if (!heap_less(ix, h, hp->v[c], v))
+			break;
+		heap_set(ix, hp, pos, hp->v[c]);
+		pos = c;
+	}
+	heap_set(ix, hp, pos, v);
+}
+
+static void
+heap_push(struct qindex *ix, int h, uint32_t v)
+{
+	struct qheap *hp = &ix->heap[h];
+
+	hp->v[hp->n] = v;
+	ix->ents[v].hpos = hp->n;
+	hp->n++;
+	heap_up(ix, h, hp->n - 1);
+}
+
+static void
+heap_remove(struct qindex *ix, int h, uint32_t pos)
+{
+	struct qheap *hp = &ix->heap[h];
+
+	hp->n--;
+	if (pos == hp->n)
+		return;
+	heap_set(ix, hp, pos, hp->v[hp->n]);
+	heap_up(ix, h, pos);
+	heap_down(ix, h, ix->ents[hp->v[pos]].hpos);
+}
+
+/* Make room for one more entry everywhere; -1 on ENOMEM. */
+static int
+reserve(struct qindex *ix)
+{
+	uint32_t need = ix->used + 1;
+
+	if ((uint64_t)need * 2 > ix->nslots && hash_grow(ix) != 0)
+		return -1;
+	for (int h = 0; h < QIX_HEAPS; h++) {
+		struct qheap *hp = &ix->heap[h];
+		if (hp->cap < need) {
+			uint32_t cap = hp->cap ? hp->cap * 2 : 1024;
+			uint32_t *v = ksched__realloc(hp->v, cap * sizeof(*v));
+			if (!v)
+				return -1;
+			hp->v = v;
+			hp->cap = cap;
+		}
+	}
+	if (!ix->nfree && ix->nents == ix->capents) {
+		uint32_t cap = ix->capents ? ix->capents * 2 : 1024;
+		struct qent *e = ksched__realloc(ix->ents, cap * sizeof(*e));
+		if (!e)
+			return -1;
+		ix->ents = e;
+		ix->capents = cap;
+	}
+	if (ix->capfree < ix->capents) {
+		uint32_t *f = ksched__realloc(ix->freelist,
+					      ix->capents * sizeof(*f));
+		if (!f)
+			return -1;
+		ix->freelist = f;
+		ix->capfree = ix->capents;
+	}
+	return 0;
+}
+
+int
+ksched__qix_add(struct qindex *ix, const struct qent *e)
+{
+	uint32_t v;
+
+	if (reserve(ix) != 0)
+		return -1;
+	v = ix->nfree ? ix->freelist[--ix->nfree] : ix->nents++;
+	ix->ents[v] = *e;
+	slot_insert(ix->slots, ix->nslots, e->id, v + 1);
+	ix->used++;
+	heap_push(ix, state_heap(e->state), v);
+	return 0;
+}
+
+void
+ksched__qix_del(struct qindex *ix, struct qent *e)
+{
+	uint32_t v = (uint32_t)(e - ix->ents);
+
+	heap_remove(ix, state_heap(e->state), e->hpos);
+	hash_remove(ix, e->id);
+	ix->freelist[ix->nfree++] = v;
+	ix->used--;
+}
+
+void
+ksched__qix_move(struct qindex *ix, struct qent *e, uint8_t st, int64_t due)
+{
+	uint32_t v = (uint32_t)(e - ix->ents);
+
+	heap_remove(ix, state_heap(e->state), e->hpos);
+	e->state = st;
+	e->due = due;
+	heap_push(ix, state_heap(st), v);
+}
+
+void
+ksched__qix_fix(struct qindex *ix, struct qent *e)
+{
+	int h = state_heap(e->state);
+
+	heap_up(ix, h, e->hpos);
+	heap_down(ix, h, e->hpos);
+}
+
+struct qent *
+ksched__qix_top(const struct qindex *ix, int h)
+{
+	const struct qheap *hp = &ix->heap[h];
+
+	return hp->n ? &ix->ents[hp->v[0]] : NULL;
+}
