@@ -293,3 +293,77 @@ ksched__qix_top(const struct qindex *ix, int h)
 
 	return hp->n ? &ix->ents[hp->v[0]] : NULL;
 }
+
+/*
+ * The first max READY entries in heap order, without popping: a small
+ * auxiliary heap of candidate positions (the root, then the children of
+ * each entry taken).  O(max log max).
+ */
+static bool
+pos_less(const struct qindex *ix, uint32_t a, uint32_t b)
+{
+	const struct qheap *hp = &ix->heap[QIX_READY];
+
+	return heap_less(ix, QIX_READY, hp->v[a], hp->v[b]);
+}
+
+static void
+aux_push(const struct qindex *ix, uint32_t *aux, uint32_t *n, uint32_t pos)
+{
+	uint32_t i = (*n)++;
+
+	while (i > 0 && pos_less(ix, pos, aux[(i - 1) / 2])) {
+		aux[i] = aux[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	aux[i] = pos;
+}
+
+static uint32_t
+aux_pop(const struct qindex *ix, uint32_t *aux, uint32_t *n)
+{
+	uint32_t top = aux[0], last = aux[--(*n)], i = 0;
+
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+		if (c >= *n)
+			break;
+		if (c + 1 < *n && pos_less(ix, aux[c + 1], aux[c]))
+			c++;
+		if (!pos_less(ix, aux[c], last))
+			break;
+		aux[i] = aux[c];
+		i = c;
+	}
+	if (*n)
+		aux[i] = last;
+	return top;
+}
+
+int
+ksched__qix_ready_scan(const struct qindex *ix, size_t max, uint64_t *ids,
+		       size_t *n)
+{
+	const struct qheap *hp = &ix->heap[QIX_READY];
+	uint32_t *aux, naux = 0;
+
+	*n = 0;
+	if (!hp->n || !max)
+		return 0;
+	if (max > hp->n)
+		max = hp->n;
+	aux = ksched__malloc((2 * max + 1) * sizeof(*aux));
+	if (!aux)
+		return -1;
+	aux_push(ix, aux, &naux, 0);
+	while (*n < max && naux) {
+		uint32_t pos = aux_pop(ix, aux, &naux);
+		ids[(*n)++] = ix->ents[hp->v[pos]].id;
+		if (2 * pos + 1 < hp->n)
+			aux_push(ix, aux, &naux, 2 * pos + 1);
+		if (2 * pos + 2 < hp->n)
+			aux_push(ix, aux, &naux, 2 * pos + 2);
+	}
+	ksched__free(aux);
+	return 0;
+}

@@ -8,6 +8,7 @@
 #define KSCHED_QINDEX_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define QIX_NONE UINT32_MAX
@@ -66,6 +67,10 @@ void ksched__qix_fix(struct qindex *ix, struct qent *e);
 
 /* Top of heap h, or NULL. */
 struct qent *ksched__qix_top(const struct qindex *ix, int h);
+
+/* The first max READY ids in lease order, unchanged; -1 on ENOMEM. */
+int ksched__qix_ready_scan(const struct qindex *ix, size_t max, uint64_t *ids,
+			   size_t *n);
 
 /* Number of live entries. */
 static inline uint32_t

@@ -81,7 +81,7 @@ size_t
 ksched__qrec_encode(const struct qrec *r, unsigned char *b)
 {
 	b[0] = QREC_VERSION;
-	b[1] = 0;
+	b[1] = r->flags;
 	ksched__put_le32(b + 2, (uint32_t)r->prio);
 	ksched__put_le32(b + 6, r->attempts);
 	ksched__put_le32(b + 10, r->retries);
@@ -103,6 +103,7 @@ ksched__qrec_decode(const MDB_val *v, struct qrec *r)
 
 	if (v->mv_size < QREC_FIXED || b[0] != QREC_VERSION)
 		return -1;
+	r->flags = b[1];
 	r->prio = (int32_t)ksched__get_le32(b + 2);
 	r->attempts = ksched__get_le32(b + 6);
 	r->retries = ksched__get_le32(b + 10);

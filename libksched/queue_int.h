@@ -4,7 +4,7 @@
  *
  * qstate key: one state prefix byte, then the id (u64 big endian).
  * qstate record (little endian):
- *   0 version u8 | 1 flags u8 | 2 priority i32 | 6 attempts u32 |
+ *   0 version u8 | 1 flags u8 (KSCHED_TASK_*) | 2 priority i32 | 6 attempts u32 |
  *   10 retries u32 | 14 backoff_base u32 | 18 backoff_max u32 |
  *   22 submitted i64 | 30 due i64 | 38 token u64 | 46 error length u16 |
  *   48 error bytes
@@ -23,6 +23,7 @@
 #define QREC_MAX (QREC_FIXED + KSCHED_ERROR_MAX)
 
 struct qrec {
+	uint8_t flags;
 	int32_t prio;
 	uint32_t attempts;
 	uint32_t retries;

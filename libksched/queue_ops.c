@@ -576,3 +576,139 @@ ksched_queue_retry(ksched_queue *q, uint64_t id, int64_t now)
 	QUEUE_CHECK(q);
 	return ksched__store_write(q->s, retry_fn, &c);
 }
+
+/* ---- single flight, release, scan --------------------------------------- */
+
+ksched_err
+ksched_queue_ready_scan(ksched_queue *q, size_t max, uint64_t *ids, size_t *n)
+{
+	QUEUE_CHECK(q);
+	*n = 0;
+	if (max && !ids)
+		return KSCHED_EINVAL;
+	return ksched__qix_ready_scan(&q->ix, max, ids, n) ? KSCHED_ENOMEM
+							   : KSCHED_OK;
+}
+
+struct flag_ctx {
+	ksched_queue *q;
+	uint64_t id, token;
+	int64_t now;
+	const void *result;
+	size_t len;
+};
+
+static int
+attach_fn(MDB_txn *txn, void *arg)
+{
+	struct flag_ctx *c = arg;
+	struct qent *e = ksched__qix_find(&c->q->ix, c->id);
+	struct qrec r;
+	int rc;
+
+	if (!e)
+		return ksched__queue_find(c->q, txn, c->id,
+					  &(enum ksched_state){0}, &r) == 0
+			       ? KSCHED_ESTATE
+			       : KSCHED_ENOENT;
+	if (e->state == KSCHED_STATE_LEASED ||
+	    (e->state == KSCHED_STATE_PENDING && e->due > c->now))
+		return KSCHED_ESTATE;
+	rc = ksched__queue_rec_get(c->q, txn, (enum ksched_state)e->state,
+				   c->id, &r);
+	if (rc)
+		return REC_ERR(rc);
+	r.flags |= KSCHED_TASK_ATTACHED;
+	r.token = ksched__queue_token(c->q, c->id);
+	r.due = INT64_MAX;
+	c->token = r.token;
+	return move_live(c->q, txn, e, KSCHED_STATE_LEASED, &r);
+}
+
+ksched_err
+ksched_queue_attach(ksched_queue *q, uint64_t id, int64_t now,
+		    uint64_t *token)
+{
+	struct flag_ctx c = {.q = q, .id = id, .now = now};
+	ksched_err e;
+
+	QUEUE_CHECK(q);
+	e = ksched__store_write(q->s, attach_fn, &c);
+	if (!e && token)
+		*token = c.token;
+	return e;
+}
+
+static int
+release_fn(MDB_txn *txn, void *arg)
+{
+	struct flag_ctx *c = arg;
+	struct qent *e;
+	struct qrec r;
+	int rc = leased_entry(c->q, txn, c->id, c->token, &e);
+
+	if (rc)
+		return rc;
+	rc = ksched__queue_rec_get(c->q, txn, KSCHED_STATE_LEASED, c->id, &r);
+	if (rc)
+		return REC_ERR(rc);
+	if (!(r.flags & KSCHED_TASK_ATTACHED) && r.attempts)
+		r.attempts--;
+	r.flags &= (uint8_t)~KSCHED_TASK_ATTACHED;
+	r.token = 0;
+	r.due = c->now;
+	return move_live(c->q, txn, e, KSCHED_STATE_READY, &r);
+}
+
+ksched_err
+ksched_queue_release(ksched_queue *q, uint64_t id, uint64_t token,
+		     int64_t now)
+{
+	struct flag_ctx c = {.q = q, .id = id, .token = token, .now = now};
+
+	QUEUE_CHECK(q);
+	return ksched__store_write(q->s, release_fn, &c);
+}
+
+static int
+finish_cached_fn(MDB_txn *txn, void *arg)
+{
+	struct flag_ctx *c = arg;
+	struct qent *e = ksched__qix_find(&c->q->ix, c->id);
+	unsigned char idb[8];
+	MDB_val k = {8, idb}, v = {c->len, (void *)c->result};
+	struct qrec r;
+	int rc;
+
+	if (!e)
+		return ksched__queue_find(c->q, txn, c->id,
+					  &(enum ksched_state){0}, &r) == 0
+			       ? KSCHED_ESTATE
+			       : KSCHED_ENOENT;
+	rc = ksched__queue_rec_get(c->q, txn, (enum ksched_state)e->state,
+				   c->id, &r);
+	if (rc)
+		return REC_ERR(rc);
+	ksched__put_be64(idb, c->id);
+	rc = ksched__lmdb_rc(mdb_put(txn, c->q->results, &k, &v, 0));
+	if (rc)
+		return rc;
+	r.flags = (uint8_t)((r.flags & ~KSCHED_TASK_ATTACHED) |
+			    KSCHED_TASK_CACHED);
+	r.token = 0;
+	r.due = c->now;
+	return move_live(c->q, txn, e, KSCHED_STATE_SUCCEEDED, &r);
+}
+
+ksched_err
+ksched_queue_finish_cached(ksched_queue *q, uint64_t id, int64_t now,
+			   const void *result, size_t len)
+{
+	struct flag_ctx c = {.q = q, .id = id, .now = now, .result = result,
+			     .len = len};
+
+	QUEUE_CHECK(q);
+	if (len && !result)
+		return KSCHED_EINVAL;
+	return ksched__store_write(q->s, finish_cached_fn, &c);
+}

@@ -57,6 +57,7 @@ ksched_queue_get(ksched_queue *q, uint64_t id, struct ksched_task_info *info,
 		info->submitted = r.submitted;
 		info->due = r.due;
 		info->token = r.token;
+		info->flags = r.flags;
 		memcpy(info->last_error, r.err, (size_t)r.errlen + 1);
 	}
 	if (!e && spec)

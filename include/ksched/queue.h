@@ -65,6 +65,10 @@ struct ksched_lease {
 
 #define KSCHED_ERROR_MAX 255 /* bytes of a stored error message */
 
+/* Task flags (struct ksched_task_info.flags). */
+#define KSCHED_TASK_CACHED 0x1u	  /* result served from the result cache */
+#define KSCHED_TASK_ATTACHED 0x2u /* leased to wait on an identical task */
+
 /* What ksched_queue_get() tells about a task. */
 struct ksched_task_info {
 	uint64_t id;
@@ -77,6 +81,7 @@ struct ksched_task_info {
 	 * final states: when it ended. */
 	int64_t due;
 	uint64_t token;	    /* current lease token (LEASED) or 0 */
+	uint32_t flags;	    /* KSCHED_TASK_* */
 	char last_error[KSCHED_ERROR_MAX + 1]; /* "" if none */
 };
 
@@ -127,6 +132,44 @@ ksched_queue_lease(ksched_queue *q, int64_t now, int64_t lease_ms,
 KSCHED_API KSCHED_NODISCARD ksched_err
 ksched_queue_lease_id(ksched_queue *q, uint64_t id, int64_t now,
 		      int64_t lease_ms, struct ksched_lease *out);
+
+/*
+ * ksched_queue_ready_scan: up to max READY ids in the order lease would hand
+ * them out, without changing anything (for a scheduler that places tasks
+ * itself with ksched_queue_lease_id()).  O(max log max).
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_queue_ready_scan(ksched_queue *q, size_t max, uint64_t *ids,
+			size_t *n);
+
+/*
+ * ksched_queue_attach: lease a READY (or due PENDING) task without an
+ * attempt and without a deadline, flagged KSCHED_TASK_ATTACHED: it waits for
+ * an identical task (single flight).  End it with
+ * ksched_queue_finish_cached() or give it back with ksched_queue_release().
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_queue_attach(ksched_queue *q, uint64_t id, int64_t now,
+		    uint64_t *token);
+
+/*
+ * ksched_queue_release: give a lease back without failing it: the task is
+ * READY again and the attempt is not counted (a drained worker handing work
+ * back, an attached task whose original failed).  Tokens as for complete.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_queue_release(ksched_queue *q, uint64_t id, uint64_t token,
+		     int64_t now);
+
+/*
+ * ksched_queue_finish_cached: a task that has not ended (any of PENDING,
+ * READY, LEASED) succeeds at once with result bytes taken from the cache;
+ * it is flagged KSCHED_TASK_CACHED.  A holder of its lease is refused
+ * afterwards.  KSCHED_ESTATE if it has ended.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_queue_finish_cached(ksched_queue *q, uint64_t id, int64_t now,
+			   const void *result, size_t len);
 
 /* ksched_queue_touch: extend a lease to now + lease_ms. */
 KSCHED_API KSCHED_NODISCARD ksched_err
