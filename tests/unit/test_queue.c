@@ -545,6 +545,83 @@ test_queue_alloc_failure_walk(void **state)
 }
 
 static void
+test_queue_ready_scan_matches_lease_order(void **state)
+{
+	struct fx *f = *state;
+	uint64_t seed = 11, scan[300];
+	struct ksched_lease l[300];
+	size_t n, m;
+
+	for (int i = 0; i < 300; i++)
+		push(f, (int32_t)(tu_rand(&seed) % 7), 0);
+	assert_int_equal(ksched_queue_ready_scan(f->q, 300, scan, &n), 0);
+	assert_int_equal(n, 300);
+	/* A partial scan is a prefix of the full one. */
+	uint64_t part[17];
+	assert_int_equal(ksched_queue_ready_scan(f->q, 17, part, &m), 0);
+	assert_int_equal(m, 17);
+	assert_memory_equal(part, scan, sizeof(part));
+	assert_int_equal(ksched_queue_lease(f->q, 0, 10, 300, l, &m), 0);
+	assert_int_equal(m, 300);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(scan[i], l[i].id);
+	assert_int_equal(ksched_queue_ready_scan(f->q, 5, scan, &n), 0);
+	assert_int_equal(n, 0);
+}
+
+static void
+test_queue_attach_release_finish_cached(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_task_info info;
+	struct ksched_lease l;
+	uint64_t a = push(f, 0, 0), b = push(f, 0, 0), tok;
+	size_t n, rq;
+	void *res;
+
+	/* b waits on a: attached, no attempt, never expires. */
+	assert_int_equal(ksched_queue_attach(f->q, b, 0, &tok), 0);
+	assert_int_equal(ksched_queue_get(f->q, b, &info, NULL), 0);
+	assert_int_equal(info.state, KSCHED_STATE_LEASED);
+	assert_int_equal(info.attempts, 0);
+	assert_true(info.flags & KSCHED_TASK_ATTACHED);
+	assert_int_equal(ksched_queue_attach(f->q, b, 0, &tok), KSCHED_ESTATE);
+	assert_int_equal(ksched_queue_expire(f->q, INT64_MAX - 1, &rq, NULL),
+			 0);
+	assert_int_equal(rq, 0);
+	/* a is leased and its lease handed back: the attempt is not
+	 * counted. */
+	assert_int_equal(ksched_queue_lease(f->q, 0, 10, 1, &l, &n), 0);
+	assert_int_equal(l.id, a);
+	assert_int_equal(ksched_queue_release(f->q, a, l.token + 1, 1),
+			 KSCHED_ESTALE);
+	assert_int_equal(ksched_queue_release(f->q, a, l.token, 1), 0);
+	assert_int_equal(ksched_queue_get(f->q, a, &info, NULL), 0);
+	assert_int_equal(info.state, KSCHED_STATE_READY);
+	assert_int_equal(info.attempts, 0);
+	/* b ends from the cache; a too, while READY. */
+	assert_int_equal(ksched_queue_finish_cached(f->q, b, 5, "pi", 2), 0);
+	assert_int_equal(ksched_queue_finish_cached(f->q, a, 5, "pi", 2), 0);
+	assert_int_equal(ksched_queue_finish_cached(f->q, a, 5, "pi", 2),
+			 KSCHED_ESTATE);
+	assert_int_equal(ksched_queue_finish_cached(f->q, 999, 5, "pi", 2),
+			 KSCHED_ENOENT);
+	assert_int_equal(ksched_queue_get(f->q, b, &info, NULL), 0);
+	assert_int_equal(info.state, KSCHED_STATE_SUCCEEDED);
+	assert_int_equal(info.flags, KSCHED_TASK_CACHED);
+	assert_int_equal(ksched_queue_result(f->q, b, &res, &n), 0);
+	assert_memory_equal(res, "pi", 2);
+	ksched_free(res);
+	/* The attached lease's token is now stale. */
+	assert_int_equal(ksched_queue_complete(f->q, b, tok, 6, 0, 0),
+			 KSCHED_ESTALE);
+	verify(f);
+	fx_close(f);
+	fx_open(f);
+	verify(f);
+}
+
+static void
 test_queue_state_names(void **state)
 {
 	enum ksched_state st;
@@ -583,6 +660,8 @@ main(void)
 		T(test_queue_batch_abort_undoes_memory),
 		T(test_queue_random_ops_match_model),
 		T(test_queue_alloc_failure_walk),
+		T(test_queue_ready_scan_matches_lease_order),
+		T(test_queue_attach_release_finish_cached),
 		cmocka_unit_test(test_queue_state_names),
 #undef T
 	};
