@@ -25,6 +25,7 @@ static const char *const errstr[] = {
 	[KSCHED_EPROTO] = "malformed or unexpected message",
 	[KSCHED_ETOOBIG] = "value too large",
 	[KSCHED_EAGAIN] = "batch undone (storage map grown); retry it",
+	[KSCHED_ENOTCONN] = "cannot reach the master",
 };
 
 const char *

@@ -145,17 +145,21 @@ count_move(ksched_queue *q, int from, int to)
 	q->dirty = true;
 }
 
+/* meta "qcounts": tasks per state, then the lease token counter. */
+#define QCOUNTS_LEN (8 * (KSCHED_STATE_COUNT + 1))
+
 static int
 queue_pre_commit(void *arg, MDB_txn *txn)
 {
 	ksched_queue *q = arg;
-	unsigned char buf[8 * KSCHED_STATE_COUNT];
+	unsigned char buf[QCOUNTS_LEN];
 	MDB_val k = {7, "qcounts"}, v = {sizeof(buf), buf};
 
 	if (!q->dirty)
 		return 0;
 	for (int i = 0; i < KSCHED_STATE_COUNT; i++)
 		ksched__put_le64(buf + 8 * i, q->counts[i]);
+	ksched__put_le64(buf + 8 * KSCHED_STATE_COUNT, q->tokctr);
 	return ksched__lmdb_rc(mdb_put(txn, q->meta, &k, &v, 0));
 }
 
@@ -215,12 +219,14 @@ load_meta(ksched_queue *q, MDB_txn *txn)
 	int rc = mdb_get(txn, q->meta, &k, &v);
 
 	if (rc == 0) {
-		if (v.mv_size != 8 * KSCHED_STATE_COUNT)
+		if (v.mv_size != QCOUNTS_LEN)
 			return KSCHED_ECORRUPT;
 		for (int i = 0; i < KSCHED_STATE_COUNT; i++)
 			if (ksched_state_is_final((enum ksched_state)i))
 				q->counts[i] = ksched__get_le64(
 					(unsigned char *)v.mv_data + 8 * i);
+		q->tokctr = ksched__get_le64((unsigned char *)v.mv_data +
+					     8 * KSCHED_STATE_COUNT);
 	} else if (rc != MDB_NOTFOUND) {
 		return ksched__lmdb_rc(rc);
 	}
@@ -419,7 +425,12 @@ mix(const ksched_queue *q, uint64_t a, uint64_t b)
 uint64_t
 ksched__queue_token(ksched_queue *q, uint64_t id)
 {
-	uint64_t t = mix(q, id, ++q->tokctr);
+	uint64_t t;
+
+	/* The counter is stored with the counts, so tokens never repeat
+	 * across reopens. */
+	q->dirty = true;
+	t = mix(q, id, ++q->tokctr);
 
 	return t ? t : 1;
 }

@@ -125,6 +125,28 @@ store_check_format(MDB_txn *txn, MDB_dbi meta, const char *dir, char *err,
 	return KSCHED_OK;
 }
 
+/*
+ * Whether the environment is still blank: LMDB wrote its header pages but
+ * the transaction creating our tables never committed (a crash during the
+ * very first open).  Only then may an existing file be initialised.
+ */
+static bool
+store_is_blank(ksched_store *s)
+{
+	MDB_txn *txn;
+	MDB_dbi main;
+	MDB_stat st;
+	bool blank = false;
+
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+		return false;
+	if (mdb_dbi_open(txn, NULL, 0, &main) == 0 &&
+	    mdb_stat(txn, main, &st) == 0)
+		blank = st.ms_entries == 0;
+	mdb_txn_abort(txn);
+	return blank;
+}
+
 /* Open the tables of an existing store (read only: nothing is written). */
 static ksched_err
 store_open_existing(ksched_store *s, char *err, size_t errlen)
@@ -244,8 +266,9 @@ ksched_store_open(const char *dir, enum ksched_sync sync, ksched_store **out,
 	s->map_max = STORE_MAP_MAX_DEFAULT;
 	e = store_env_open(s, file_size, err, errlen);
 	if (!e)
-		e = file_size ? store_open_existing(s, err, errlen)
-			      : store_create(s);
+		e = file_size && !store_is_blank(s)
+			    ? store_open_existing(s, err, errlen)
+			    : store_create(s);
 	if (e) {
 		if (err && errlen && !err[0])
 			errmsg(err, errlen, "%s: cannot open store: %s", dir,

@@ -44,6 +44,7 @@ typedef enum ksched_err {
 	KSCHED_EPROTO = 14,   /* malformed or unexpected message */
 	KSCHED_ETOOBIG = 15,  /* value larger than the allowed maximum */
 	KSCHED_EAGAIN = 16,   /* batch undone for a passing reason: retry */
+	KSCHED_ENOTCONN = 17, /* cannot reach the peer (master) */
 } ksched_err;
 
 /*

@@ -621,6 +621,27 @@ test_queue_attach_release_finish_cached(void **state)
 	verify(f);
 }
 
+/* Same seed, reopened: a new lease never reuses an old token. */
+static void
+test_queue_tokens_unique_across_reopen(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_lease l1, l2;
+	uint64_t id = push(f, 0, 0);
+	size_t n;
+
+	assert_int_equal(ksched_queue_lease(f->q, 0, 10, 1, &l1, &n), 0);
+	assert_int_equal(ksched_queue_release(f->q, id, l1.token, 1), 0);
+	fx_close(f);
+	fx_open(f); /* the fixture always uses seed 42 */
+	assert_int_equal(ksched_queue_lease(f->q, 2, 10, 1, &l2, &n), 0);
+	assert_int_equal(l2.id, id);
+	assert_int_not_equal(l1.token, l2.token);
+	assert_int_equal(ksched_queue_complete(f->q, id, l1.token, 3, 0, 0),
+			 KSCHED_ESTALE);
+	assert_int_equal(ksched_queue_complete(f->q, id, l2.token, 3, 0, 0), 0);
+}
+
 static void
 test_queue_state_names(void **state)
 {
@@ -662,6 +683,7 @@ main(void)
 		T(test_queue_alloc_failure_walk),
 		T(test_queue_ready_scan_matches_lease_order),
 		T(test_queue_attach_release_finish_cached),
+		T(test_queue_tokens_unique_across_reopen),
 		cmocka_unit_test(test_queue_state_names),
 #undef T
 	};

@@ -162,6 +162,33 @@ test_store_foreign_lmdb_refused(void **state)
 	tu_rmtree(dir);
 }
 
+/* An LMDB file with no tables yet (a crash during the very first open) is
+ * initialised, not refused. */
+static void
+test_store_blank_env_initialised(void **state)
+{
+	char *dir = tu_tmpdir("store");
+	char err[256];
+	MDB_env *env;
+	MDB_txn *txn;
+	ksched_store *s;
+	ksched_queue *q;
+
+	(void)state;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	assert_int_equal(ksched_store_open(dir, KSCHED_SYNC_STRICT, &s, err,
+					   sizeof(err)),
+			 KSCHED_OK);
+	assert_int_equal(ksched_queue_open(s, 1, &q), KSCHED_OK);
+	ksched_queue_close(q);
+	ksched_store_close(s);
+	tu_rmtree(dir);
+}
+
 /* Rewrite the format record with another version. */
 static int
 set_version_fn(MDB_txn *txn, void *arg)
@@ -351,7 +378,7 @@ static void
 test_store_strerror_all_values(void **state)
 {
 	(void)state;
-	for (int e = 0; e <= KSCHED_EAGAIN; e++) {
+	for (int e = 0; e <= KSCHED_ENOTCONN; e++) {
 		const char *m = ksched_strerror((ksched_err)e);
 		assert_non_null(m);
 		assert_string_not_equal(m, "unknown error");
@@ -369,6 +396,7 @@ main(void)
 		cmocka_unit_test(test_store_bad_arguments),
 		cmocka_unit_test(test_store_corrupt_file_refused_untouched),
 		cmocka_unit_test(test_store_foreign_lmdb_refused),
+		cmocka_unit_test(test_store_blank_env_initialised),
 		cmocka_unit_test(test_store_wrong_version_refused),
 		cmocka_unit_test(test_store_truncated_file_refused),
 		cmocka_unit_test(test_store_map_grows),
