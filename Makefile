@@ -29,7 +29,8 @@ KS_WARN   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 KS_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -pthread \
              -fvisibility=hidden $(KS_WARN) -Iinclude -Ilibksched -I$(B)/gen \
              -MMD -MP
-KS_LIBS   := -llmdb -lxxhash -lprotobuf-c -lnng -lpthread
+KS_LIBS   := -llmdb -lxxhash -lprotobuf-c -lnng -ljansson -levent_core \
+             -levent_extra -levent_pthreads -lpthread -lm
 TEST_LIBS := -lcmocka
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \

@@ -11,5 +11,7 @@
 #include "ksched/store.h"
 #include "ksched/queue.h"
 #include "ksched/cache.h"
+#include "ksched/membership.h"
+#include "ksched/sched.h"
 
 #endif /* KSCHED_H */

@@ -1,0 +1,174 @@
+/*
+ * libksched - the scheduling core: a pure state machine over the queue, the
+ * result cache and the worker table.  No clock, socket or thread: the caller
+ * passes time in and carries the decisions out (the master over the
+ * network, the simulator in virtual time).
+ *
+ *   submit    -> cache hit: SUCCEEDED at once (flagged cached)
+ *             -> an identical task (same cache key) is queued or running:
+ *                attached to it (single flight), ends with its result
+ *             -> queued
+ *   dispatch  -> ready tasks, in priority then submission order, placed on
+ *                workers that asked for work and have room (least loaded
+ *                first); a task that fits no such worker is skipped and
+ *                keeps a "pending reason"
+ *   complete / fail / cancel / worker leave / tick (lease expiry)
+ *
+ * Changes follow the store's batching rules: wrap a turn of calls in
+ * ksched_store_begin()/ksched_store_commit() for one fsync, and acknowledge
+ * to others only after the commit.  Not thread safe.
+ */
+#ifndef KSCHED_SCHED_H
+#define KSCHED_SCHED_H
+
+#include "cache.h"
+#include "membership.h"
+#include "queue.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ksched_sched ksched_sched;
+
+struct ksched_sched_config {
+	/* Lease of a task without a timeout, renewed by heartbeats
+	 * (default 60000 ms). */
+	int64_t lease_ms;
+	/* Added to a task's timeout for its lease (default 30000 ms). */
+	int64_t lease_grace_ms;
+	/* Ready tasks looked at per dispatch (default 4096). */
+	size_t scan_max;
+};
+
+/* One placement made by ksched_sched_dispatch(). */
+struct ksched_assignment {
+	uint64_t id;
+	uint32_t attempt;
+	uint64_t token;
+	int64_t deadline;
+	uint32_t worker; /* index in the worker table */
+};
+
+/* Counters since ksched_sched_new(). */
+struct ksched_sched_stats {
+	uint64_t submitted;
+	uint64_t cached;   /* ended at once from the result cache */
+	uint64_t attached; /* waited on an identical task */
+	uint64_t assigned;
+	uint64_t completed;
+	uint64_t failed;   /* failed attempts (retried or dead) */
+	uint64_t expired;  /* leases that ran out */
+	uint64_t stale;	   /* reports refused for a stale token */
+};
+
+/* ksched_sched_config_init: the defaults. */
+KSCHED_API void ksched_sched_config_init(struct ksched_sched_config *cfg);
+
+/*
+ * ksched_sched_new: a core over queue q and cache c (borrowed: they must
+ * outlive it).  cfg may be NULL for the defaults.  Leases left by a previous
+ * run are not known to it: attached ones are handed back at once, the rest
+ * run out at their deadline unless their holder reports in time.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sched_new(ksched_queue *q, ksched_cache *c,
+		 const struct ksched_sched_config *cfg, int64_t now,
+		 ksched_sched **out);
+
+/* ksched_sched_free: NULL is a no-op. */
+KSCHED_API void ksched_sched_free(ksched_sched *s);
+
+/* ksched_sched_members: the worker table (borrowed). */
+KSCHED_API ksched_members *ksched_sched_members(ksched_sched *s);
+
+/*
+ * ksched_sched_submit: validate and add n tasks (all or none: on an invalid
+ * one, *bad and err say which and why).  ids[i] gets each id, cached[i]
+ * (may be NULL) whether it ended at once from the cache.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err ksched_sched_submit(
+	ksched_sched *s, const ksched_task *const *tasks, size_t n,
+	int64_t now, uint64_t *ids, bool *cached, size_t *bad, char *err,
+	size_t errlen);
+
+/*
+ * ksched_sched_worker_join: a worker registers (again).  A worker that was
+ * known under the same id gives its leases back first (they are READY
+ * again, the attempts not counted).
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sched_worker_join(ksched_sched *s, const char *id,
+			 const struct ksched_resources *cap, int64_t now,
+			 uint32_t *index);
+
+/* ksched_sched_worker_leave: the worker is gone; its leases go back. */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sched_worker_leave(ksched_sched *s, uint32_t index, int64_t now);
+
+/*
+ * ksched_sched_worker_heartbeat: the worker answered a survey, running the
+ * listed tasks: their leases are renewed.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sched_worker_heartbeat(ksched_sched *s, uint32_t index, int64_t now,
+			      double load, const uint64_t *running,
+			      size_t nrunning);
+
+/*
+ * ksched_sched_dispatch: place ready tasks on the workers listed (indexes
+ * into the worker table), each taking at most max[i] more tasks.  Up to
+ * outmax placements go to out, *n how many.  Tasks served from the cache or
+ * attached on the way end or wait without a placement.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err ksched_sched_dispatch(
+	ksched_sched *s, int64_t now, const uint32_t *workers,
+	const uint32_t *max, size_t nworkers, struct ksched_assignment *out,
+	size_t outmax, size_t *n);
+
+/*
+ * ksched_sched_complete: the holder of lease (id, token) reports: ok with
+ * the result bytes, or a failure with error (retried after backoff while
+ * the budget lasts).  The worker's resources are freed.  KSCHED_ESTALE if
+ * the lease is no longer current.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sched_complete(ksched_sched *s, uint64_t id, uint64_t token,
+		      int64_t now, bool ok, const void *result, size_t len,
+		      const char *error);
+
+/* ksched_sched_cancel: cancel a task that has not ended. */
+KSCHED_API KSCHED_NODISCARD ksched_err ksched_sched_cancel(ksched_sched *s,
+							   uint64_t id,
+							   int64_t now);
+
+/*
+ * ksched_sched_tick: expire leases past their deadline, make due tasks
+ * ready.  *next (may be NULL) gets when there will be work for tick again
+ * (INT64_MAX if none).
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err ksched_sched_tick(ksched_sched *s,
+							 int64_t now,
+							 int64_t *next);
+
+/*
+ * ksched_sched_worker_of: the worker index running task id, or -1.
+ * ksched_sched_pending_reason: why ready task id was not placed at the last
+ * dispatch, or NULL (borrowed: valid until the next call on s).
+ */
+KSCHED_API int64_t ksched_sched_worker_of(const ksched_sched *s, uint64_t id);
+KSCHED_API const char *ksched_sched_pending_reason(const ksched_sched *s,
+						   uint64_t id);
+
+/* ksched_sched_stats: counters since ksched_sched_new(). */
+KSCHED_API void ksched_sched_stats(const ksched_sched *s,
+				   struct ksched_sched_stats *out);
+
+/* ksched_sched_attached: tasks waiting on an identical one now. */
+KSCHED_API size_t ksched_sched_attached(const ksched_sched *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KSCHED_SCHED_H */

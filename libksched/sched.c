@@ -1,0 +1,785 @@
+/*
+ * libksched - the scheduling core (see include/ksched/sched.h).
+ *
+ * Memory: a `tinfo` per live task the core has seen (submitted here, or
+ * met in a dispatch scan), holding what placement needs without decoding
+ * the spec again: its cache key, requests, timeout, and while it runs its
+ * worker, lease token and deadline.  Maps: id -> tinfo (all), id -> tinfo
+ * (running), first 8 key bytes -> primary tinfo (single flight), follower
+ * id -> primary tinfo.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "log.h"
+#include "u64map.h"
+
+#include "ksched/sched.h"
+
+struct follower {
+	uint64_t id;
+	uint64_t token;
+};
+
+struct tinfo {
+	uint64_t id;
+	struct ksched_key key;
+	struct ksched_resources need;
+	int64_t timeout_ms;
+	int64_t ttl_ms;
+	bool no_cache;
+	bool in_flight; /* registered as the primary of its key */
+	char *kind;
+	char *reason; /* why not placed, or NULL */
+	int64_t worker; /* -1 when not running */
+	uint64_t token;
+	int64_t deadline;
+	struct follower *fl;
+	size_t nfl, capfl;
+};
+
+struct ksched_sched {
+	ksched_queue *q;
+	ksched_cache *c;
+	ksched_members *members;
+	struct ksched_sched_config cfg;
+	struct u64map tasks;	/* id -> tinfo */
+	struct u64map running;	/* id -> tinfo */
+	struct u64map flight;	/* key64 -> primary tinfo */
+	struct u64map attached; /* follower id -> primary tinfo */
+	uint64_t *scan;
+	struct ksched_sched_stats st;
+};
+
+void
+ksched_sched_config_init(struct ksched_sched_config *cfg)
+{
+	cfg->lease_ms = 60000;
+	cfg->lease_grace_ms = 30000;
+	cfg->scan_max = 4096;
+}
+
+static uint64_t
+key64(const struct ksched_key *k)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | k->bytes[i];
+	return v ? v : 1;
+}
+
+/* ---- tinfo ------------------------------------------------------------- */
+
+static void
+tinfo_free(struct tinfo *t)
+{
+	if (!t)
+		return;
+	ksched__free(t->kind);
+	ksched__free(t->reason);
+	ksched__free(t->fl);
+	ksched__free(t);
+}
+
+static struct tinfo *
+tinfo_new(uint64_t id, const ksched_task *spec)
+{
+	struct tinfo *t = ksched__calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->kind = ksched__strdup(ksched_task_kind(spec));
+	if (!t->kind) {
+		ksched__free(t);
+		return NULL;
+	}
+	t->id = id;
+	ksched_task_cache_key(spec, &t->key);
+	t->need.cpu_milli = ksched_task_cpu_milli(spec);
+	t->need.mem_mb = ksched_task_mem_mb(spec);
+	t->need.gpus = ksched_task_gpus(spec);
+	t->need.slots = 1;
+	t->timeout_ms = ksched_task_timeout_ms(spec);
+	t->ttl_ms = ksched_task_cache_ttl_ms(spec);
+	t->no_cache = ksched_task_no_cache(spec);
+	t->worker = -1;
+	return t;
+}
+
+/* The tinfo of id, loading it from the queue when not known yet. */
+static ksched_err
+tinfo_get(ksched_sched *s, uint64_t id, struct tinfo **out)
+{
+	struct tinfo *t = ksched__u64map_get(&s->tasks, id);
+	ksched_task *spec;
+	ksched_err e;
+
+	if (t) {
+		*out = t;
+		return KSCHED_OK;
+	}
+	e = ksched_queue_get(s->q, id, NULL, &spec);
+	if (e)
+		return e;
+	t = tinfo_new(id, spec);
+	ksched_task_free(spec);
+	if (!t || ksched__u64map_put(&s->tasks, id, t) != 0) {
+		tinfo_free(t);
+		return KSCHED_ENOMEM;
+	}
+	*out = t;
+	return KSCHED_OK;
+}
+
+/* Forget t entirely (the task ended). */
+static void
+tinfo_drop(ksched_sched *s, struct tinfo *t)
+{
+	if (t->in_flight &&
+	    ksched__u64map_get(&s->flight, key64(&t->key)) == t)
+		ksched__u64map_del(&s->flight, key64(&t->key));
+	ksched__u64map_del(&s->running, t->id);
+	ksched__u64map_del(&s->tasks, t->id);
+	tinfo_free(t);
+}
+
+static void
+set_reason(struct tinfo *t, const char *why)
+{
+	if (t->reason && strcmp(t->reason, why) == 0)
+		return;
+	ksched__free(t->reason);
+	t->reason = ksched__strdup(why);
+}
+
+static void
+stop_running(ksched_sched *s, struct tinfo *t, bool ok)
+{
+	if (t->worker < 0)
+		return;
+	ksched_members_release(s->members, (uint32_t)t->worker, &t->need, ok);
+	ksched__u64map_del(&s->running, t->id);
+	t->worker = -1;
+	t->token = 0;
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+/* Attached leases from an earlier run have nobody to end them: give them
+ * back. */
+static ksched_err
+release_old_attached(ksched_sched *s, int64_t now)
+{
+	uint64_t ids[256], cursor = 0, next;
+	struct ksched_task_info info;
+	size_t n;
+	ksched_err e;
+
+	do {
+		e = ksched_queue_list(s->q, KSCHED_STATE_LEASED, cursor, 256,
+				      ids, &n, &next);
+		for (size_t i = 0; i < n && !e; i++) {
+			e = ksched_queue_get(s->q, ids[i], &info, NULL);
+			if (!e && (info.flags & KSCHED_TASK_ATTACHED))
+				e = ksched_queue_release(s->q, ids[i],
+							 info.token, now);
+		}
+		cursor = next;
+	} while (!e && next);
+	return e;
+}
+
+ksched_err
+ksched_sched_new(ksched_queue *q, ksched_cache *c,
+		 const struct ksched_sched_config *cfg, int64_t now,
+		 ksched_sched **out)
+{
+	ksched_sched *s = ksched__calloc(1, sizeof(*s));
+	ksched_err e;
+
+	*out = NULL;
+	if (!s)
+		return KSCHED_ENOMEM;
+	s->q = q;
+	s->c = c;
+	if (cfg)
+		s->cfg = *cfg;
+	else
+		ksched_sched_config_init(&s->cfg);
+	if (s->cfg.scan_max == 0 || s->cfg.lease_ms <= 0) {
+		ksched__free(s);
+		return KSCHED_EINVAL;
+	}
+	ksched__u64map_init(&s->tasks);
+	ksched__u64map_init(&s->running);
+	ksched__u64map_init(&s->flight);
+	ksched__u64map_init(&s->attached);
+	s->scan = ksched__calloc(s->cfg.scan_max, sizeof(*s->scan));
+	e = s->scan ? ksched_members_new(&s->members) : KSCHED_ENOMEM;
+	if (!e)
+		e = release_old_attached(s, now);
+	if (e) {
+		ksched_sched_free(s);
+		return e;
+	}
+	*out = s;
+	return KSCHED_OK;
+}
+
+void
+ksched_sched_free(ksched_sched *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->tasks.cap; i++)
+		if (s->tasks.slots[i].key)
+			tinfo_free(s->tasks.slots[i].val);
+	ksched__u64map_free(&s->tasks);
+	ksched__u64map_free(&s->running);
+	ksched__u64map_free(&s->flight);
+	ksched__u64map_free(&s->attached);
+	ksched_members_free(s->members);
+	ksched__free(s->scan);
+	ksched__free(s);
+}
+
+ksched_members *
+ksched_sched_members(ksched_sched *s)
+{
+	return s->members;
+}
+
+void
+ksched_sched_stats(const ksched_sched *s, struct ksched_sched_stats *out)
+{
+	*out = s->st;
+}
+
+size_t
+ksched_sched_attached(const ksched_sched *s)
+{
+	return s->attached.n;
+}
+
+int64_t
+ksched_sched_worker_of(const ksched_sched *s, uint64_t id)
+{
+	const struct tinfo *t = ksched__u64map_get(&s->running, id);
+
+	return t ? t->worker : -1;
+}
+
+const char *
+ksched_sched_pending_reason(const ksched_sched *s, uint64_t id)
+{
+	const struct tinfo *t = ksched__u64map_get(&s->tasks, id);
+
+	return t && t->worker < 0 ? t->reason : NULL;
+}
+
+
+/* ---- single flight ------------------------------------------------------ */
+
+/* The in-flight primary for t's key, if it is another live task. */
+static struct tinfo *
+flight_primary(ksched_sched *s, const struct tinfo *t)
+{
+	struct tinfo *p;
+
+	if (t->no_cache)
+		return NULL;
+	p = ksched__u64map_get(&s->flight, key64(&t->key));
+	if (!p || p == t || memcmp(&p->key, &t->key, sizeof(t->key)) != 0)
+		return NULL;
+	return p;
+}
+
+static int
+flight_register(ksched_sched *s, struct tinfo *t)
+{
+	if (t->no_cache || ksched__u64map_get(&s->flight, key64(&t->key)))
+		return 0;
+	if (ksched__u64map_put(&s->flight, key64(&t->key), t) != 0)
+		return -1;
+	t->in_flight = true;
+	return 0;
+}
+
+/* Attach task t (READY) to primary p. */
+static ksched_err
+attach(ksched_sched *s, struct tinfo *p, struct tinfo *t, int64_t now)
+{
+	struct follower f = {t->id, 0};
+	ksched_err e;
+
+	if (p->nfl == p->capfl) {
+		size_t cap = p->capfl ? p->capfl * 2 : 4;
+		struct follower *v = ksched__realloc(p->fl, cap * sizeof(*v));
+		if (!v)
+			return KSCHED_ENOMEM;
+		p->fl = v;
+		p->capfl = cap;
+	}
+	if (ksched__u64map_put(&s->attached, t->id, p) != 0)
+		return KSCHED_ENOMEM;
+	e = ksched_queue_attach(s->q, t->id, now, &f.token);
+	if (e) {
+		ksched__u64map_del(&s->attached, t->id);
+		return e;
+	}
+	p->fl[p->nfl++] = f;
+	s->st.attached++;
+	tinfo_drop(s, t);
+	return KSCHED_OK;
+}
+
+/* p ended: its followers end with its result, or go back to READY. */
+static void
+resolve_followers(ksched_sched *s, struct tinfo *p, int64_t now, bool ok,
+		  const void *result, size_t len)
+{
+	for (size_t i = 0; i < p->nfl; i++) {
+		struct follower *f = &p->fl[i];
+		ksched_err e = ok ? ksched_queue_finish_cached(s->q, f->id, now,
+							       result, len)
+				  : ksched_queue_release(s->q, f->id, f->token,
+							 now);
+		ksched__u64map_del(&s->attached, f->id);
+		if (e && e != KSCHED_ESTATE && e != KSCHED_ESTALE)
+			KLOG(KSCHED_LOG_WARN,
+			     "msg=\"cannot resolve attached task\" task=%llu "
+			     "error=\"%s\"",
+			     (unsigned long long)f->id, ksched_strerror(e));
+	}
+	p->nfl = 0;
+}
+
+/* Remove follower id from its primary's list. */
+static void
+detach(ksched_sched *s, uint64_t id)
+{
+	struct tinfo *p = ksched__u64map_del(&s->attached, id);
+
+	for (size_t i = 0; p && i < p->nfl; i++) {
+		if (p->fl[i].id == id) {
+			p->fl[i] = p->fl[--p->nfl];
+			return;
+		}
+	}
+}
+
+/* ---- submit ------------------------------------------------------------- */
+
+/* Task id was just pushed: end it from the cache, attach it, or keep it. */
+static ksched_err
+place_new(ksched_sched *s, const ksched_task *spec, uint64_t id, int64_t now,
+	  bool *cached)
+{
+	struct tinfo *t = tinfo_new(id, spec), *p;
+	void *hit;
+	size_t len;
+	ksched_err e;
+
+	*cached = false;
+	if (!t)
+		return KSCHED_ENOMEM;
+	if (!t->no_cache &&
+	    ksched_cache_get(s->c, &t->key, now, &hit, &len) == KSCHED_OK) {
+		e = ksched_queue_finish_cached(s->q, id, now, hit, len);
+		ksched_free(hit);
+		tinfo_free(t);
+		*cached = e == KSCHED_OK;
+		s->st.cached += *cached;
+		return e;
+	}
+	if (ksched__u64map_put(&s->tasks, id, t) != 0) {
+		tinfo_free(t);
+		return KSCHED_ENOMEM;
+	}
+	p = ksched_task_not_before(spec) > now ? NULL : flight_primary(s, t);
+	if (p)
+		return attach(s, p, t, now);
+	return flight_register(s, t) ? KSCHED_ENOMEM : KSCHED_OK;
+}
+
+ksched_err
+ksched_sched_submit(ksched_sched *s, const ksched_task *const *tasks,
+		    size_t n, int64_t now, uint64_t *ids, bool *cached,
+		    size_t *bad, char *err, size_t errlen)
+{
+	ksched_err e = ksched_queue_push_batch(s->q, tasks, n, now, ids, bad,
+					       err, errlen);
+
+	for (size_t i = 0; i < n && !e; i++) {
+		bool c;
+		e = place_new(s, tasks[i], ids[i], now, &c);
+		if (cached)
+			cached[i] = c;
+	}
+	if (!e)
+		s->st.submitted += n;
+	return e;
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+/* Give back every lease held by worker index. */
+static void
+release_worker(ksched_sched *s, uint32_t index, int64_t now)
+{
+	size_t i = 0;
+
+	while (i < s->running.cap) {
+		struct tinfo *t = s->running.slots[i].val;
+		if (!s->running.slots[i].key || t->worker != (int64_t)index) {
+			i++;
+			continue;
+		}
+		if (ksched_queue_release(s->q, t->id, t->token, now))
+			KLOG(KSCHED_LOG_WARN,
+			     "msg=\"cannot hand back lease\" task=%llu",
+			     (unsigned long long)t->id);
+		stop_running(s, t, false);
+		/* Deletion may move a later slot into i: look at i again. */
+	}
+}
+
+ksched_err
+ksched_sched_worker_join(ksched_sched *s, const char *id,
+			 const struct ksched_resources *cap, int64_t now,
+			 uint32_t *index)
+{
+	uint32_t old;
+
+	if (ksched_members_find(s->members, id, &old) == KSCHED_OK) {
+		KLOG(KSCHED_LOG_NOTICE, "msg=\"worker re-registered\" worker=%s",
+		     id);
+		release_worker(s, old, now);
+	}
+	return ksched_members_join(s->members, id, cap, now, index);
+}
+
+ksched_err
+ksched_sched_worker_leave(ksched_sched *s, uint32_t index, int64_t now)
+{
+	if (!ksched_members_exists(s->members, index))
+		return KSCHED_ENOENT;
+	release_worker(s, index, now);
+	return ksched_members_leave(s->members, index);
+}
+
+static int64_t
+lease_for(const ksched_sched *s, const struct tinfo *t)
+{
+	return t->timeout_ms > 0 ? t->timeout_ms + s->cfg.lease_grace_ms
+				 : s->cfg.lease_ms;
+}
+
+ksched_err
+ksched_sched_worker_heartbeat(ksched_sched *s, uint32_t index, int64_t now,
+			      double load, const uint64_t *running,
+			      size_t nrunning)
+{
+	ksched_err e = KSCHED_OK;
+
+	if (!ksched_members_exists(s->members, index))
+		return KSCHED_ENOENT;
+	ksched_members_seen(s->members, index, now, load);
+	for (size_t i = 0; i < nrunning && !e; i++) {
+		struct tinfo *t = ksched__u64map_get(&s->running, running[i]);
+		int64_t lease;
+		if (!t || t->worker != (int64_t)index || t->timeout_ms > 0)
+			continue;
+		/* Renew once half the lease is gone. */
+		lease = lease_for(s, t);
+		if (t->deadline - now > lease / 2)
+			continue;
+		e = ksched_queue_touch(s->q, t->id, t->token, now, lease,
+				       &t->deadline);
+		if (e == KSCHED_ESTALE)
+			e = KSCHED_OK;
+	}
+	return e;
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+/* The least loaded listed worker with room for t, or -1. */
+static int64_t
+pick_worker(ksched_sched *s, const struct tinfo *t, const uint32_t *workers,
+	    const uint32_t *left, size_t nworkers)
+{
+	struct ksched_worker_status w;
+	double best = 0;
+	int64_t pick = -1;
+
+	for (size_t i = 0; i < nworkers; i++) {
+		double load;
+		if (!left[i] ||
+		    ksched_members_status(s->members, workers[i], &w) ||
+		    w.state == KSCHED_WORKER_DRAINING ||
+		    w.state == KSCHED_WORKER_DEAD ||
+		    !ksched_resources_fit(&w.capacity, &w.allocated, &t->need))
+			continue;
+		load = (double)w.allocated.slots / (double)w.capacity.slots;
+		if (w.capacity.cpu_milli)
+			load += (double)w.allocated.cpu_milli /
+				(double)w.capacity.cpu_milli;
+		if (pick < 0 || load < best) {
+			best = load;
+			pick = (int64_t)i;
+		}
+	}
+	return pick;
+}
+
+/* Why t fits none of the workers asking for work. */
+static void
+explain(ksched_sched *s, struct tinfo *t)
+{
+	struct ksched_resources zero = {0, 0, 0, 0};
+	struct ksched_worker_status w;
+	char why[160];
+	uint32_t nw = ksched_members_capacity(s->members);
+
+	for (uint32_t i = 0; i < nw; i++) {
+		if (ksched_members_status(s->members, i, &w) == KSCHED_OK &&
+		    ksched_resources_fit(&w.capacity, &zero, &t->need)) {
+			set_reason(t, "waiting for a worker with free capacity");
+			return;
+		}
+	}
+	snprintf(why, sizeof(why),
+		 "no worker is large enough: needs cpu=%lld mem=%lld gpus=%lld",
+		 (long long)t->need.cpu_milli, (long long)t->need.mem_mb,
+		 (long long)t->need.gpus);
+	set_reason(t, ksched_members_count(s->members) ? why
+						      : "no workers registered");
+}
+
+/* Place t on worker w now: lease it, allocate, remember it runs. */
+static ksched_err
+place(ksched_sched *s, struct tinfo *t, uint32_t w, int64_t now,
+      struct ksched_assignment *a)
+{
+	struct ksched_lease l;
+	ksched_err e = ksched_members_alloc(s->members, w, &t->need);
+
+	if (e)
+		return e;
+	e = ksched_queue_lease_id(s->q, t->id, now, lease_for(s, t), &l);
+	if (!e && ksched__u64map_put(&s->running, t->id, t) != 0) {
+		/* Undone by the caller's batch abort if this fails too. */
+		e = ksched_queue_release(s->q, t->id, l.token, now);
+		e = e ? e : KSCHED_ENOMEM;
+	}
+	if (e || flight_register(s, t) != 0) {
+		ksched_members_release(s->members, w, &t->need, false);
+		ksched__u64map_del(&s->running, t->id);
+		return e ? e : KSCHED_ENOMEM;
+	}
+	t->worker = w;
+	t->token = l.token;
+	t->deadline = l.deadline;
+	ksched__free(t->reason);
+	t->reason = NULL;
+	a->id = t->id;
+	a->attempt = l.attempt;
+	a->token = l.token;
+	a->deadline = l.deadline;
+	a->worker = w;
+	s->st.assigned++;
+	return KSCHED_OK;
+}
+
+/* Try to end t from the cache: true when it did. */
+static bool
+serve_cached(ksched_sched *s, struct tinfo *t, int64_t now)
+{
+	void *hit;
+	size_t len;
+	ksched_err e;
+
+	if (t->no_cache ||
+	    ksched_cache_get(s->c, &t->key, now, &hit, &len) != KSCHED_OK)
+		return false;
+	e = ksched_queue_finish_cached(s->q, t->id, now, hit, len);
+	if (!e) {
+		resolve_followers(s, t, now, true, hit, len);
+		tinfo_drop(s, t);
+		s->st.cached++;
+	}
+	ksched_free(hit);
+	return e == KSCHED_OK;
+}
+
+ksched_err
+ksched_sched_dispatch(ksched_sched *s, int64_t now, const uint32_t *workers,
+		      const uint32_t *max, size_t nworkers,
+		      struct ksched_assignment *out, size_t outmax, size_t *n)
+{
+	uint32_t *left = ksched__malloc((nworkers + 1) * sizeof(*left));
+	uint64_t total = 0;
+	size_t m = 0;
+	ksched_err e;
+
+	*n = 0;
+	if (!left)
+		return KSCHED_ENOMEM;
+	for (size_t i = 0; i < nworkers; i++)
+		total += (left[i] = max[i]);
+	e = ksched_queue_promote(s->q, now, NULL);
+	if (!e && total && outmax)
+		e = ksched_queue_ready_scan(s->q, s->cfg.scan_max, s->scan, &m);
+	for (size_t i = 0; i < m && !e && total && *n < outmax; i++) {
+		struct tinfo *t, *p;
+		int64_t w;
+		if ((e = tinfo_get(s, s->scan[i], &t)))
+			break;
+		if ((p = flight_primary(s, t))) {
+			e = attach(s, p, t, now);
+			continue;
+		}
+		w = pick_worker(s, t, workers, left, nworkers);
+		if (w < 0) {
+			explain(s, t);
+			continue;
+		}
+		if (serve_cached(s, t, now))
+			continue;
+		e = place(s, t, workers[w], now, &out[*n]);
+		if (!e) {
+			(*n)++;
+			left[w]--;
+			total--;
+		}
+	}
+	ksched__free(left);
+	return e;
+}
+
+/* ---- reports -------------------------------------------------------------- */
+
+/* A task ended for good (success, dead, canceled): forget it. */
+static void
+ended(ksched_sched *s, struct tinfo *t, int64_t now, bool ok,
+      const void *result, size_t len)
+{
+	stop_running(s, t, ok);
+	resolve_followers(s, t, now, ok, result, len);
+	tinfo_drop(s, t);
+}
+
+static ksched_err
+report_ok(ksched_sched *s, struct tinfo *t, uint64_t token, int64_t now,
+	  const void *result, size_t len)
+{
+	ksched_err e = ksched_queue_complete(s->q, t->id, token, now, result,
+					     len);
+
+	if (e)
+		return e;
+	if (!t->no_cache) {
+		ksched_err ce = ksched_cache_put(s->c, &t->key, t->kind, result,
+						 len, t->ttl_ms, now);
+		if (ce && ce != KSCHED_ETOOBIG)
+			return ce;
+	}
+	s->st.completed++;
+	ended(s, t, now, true, result, len);
+	return KSCHED_OK;
+}
+
+static ksched_err
+report_fail(ksched_sched *s, struct tinfo *t, uint64_t token, int64_t now,
+	    const char *error)
+{
+	enum ksched_state st;
+	ksched_err e = ksched_queue_fail(s->q, t->id, token, now, error, &st);
+
+	if (e)
+		return e;
+	s->st.failed++;
+	if (st == KSCHED_STATE_DEAD)
+		ended(s, t, now, false, NULL, 0);
+	else
+		stop_running(s, t, false);
+	return KSCHED_OK;
+}
+
+ksched_err
+ksched_sched_complete(ksched_sched *s, uint64_t id, uint64_t token,
+		      int64_t now, bool ok, const void *result, size_t len,
+		      const char *error)
+{
+	struct tinfo *t = ksched__u64map_get(&s->tasks, id);
+	bool loaded = false;
+	ksched_err e;
+
+	if (t && t->worker >= 0 && t->token != token) {
+		s->st.stale++;
+		return KSCHED_ESTALE;
+	}
+	if (!t) {
+		/* A lease from before a restart, or a stale report. */
+		e = tinfo_get(s, id, &t);
+		if (e)
+			return e;
+		loaded = true;
+	}
+	e = ok ? report_ok(s, t, token, now, result, len)
+	       : report_fail(s, t, token, now, error);
+	if (e == KSCHED_ESTALE)
+		s->st.stale++;
+	if (e && loaded)
+		tinfo_drop(s, t);
+	return e;
+}
+
+ksched_err
+ksched_sched_cancel(ksched_sched *s, uint64_t id, int64_t now)
+{
+	struct tinfo *t;
+	ksched_err e = ksched_queue_cancel(s->q, id, now);
+
+	if (e)
+		return e;
+	if (ksched__u64map_get(&s->attached, id))
+		detach(s, id);
+	t = ksched__u64map_get(&s->tasks, id);
+	if (t)
+		ended(s, t, now, false, NULL, 0);
+	return KSCHED_OK;
+}
+
+ksched_err
+ksched_sched_tick(ksched_sched *s, int64_t now, int64_t *next)
+{
+	ksched_err e = ksched_queue_promote(s->q, now, NULL);
+	size_t i = 0;
+
+	while (!e && i < s->running.cap) {
+		struct tinfo *t = s->running.slots[i].val;
+		if (!s->running.slots[i].key || t->deadline > now) {
+			i++;
+			continue;
+		}
+		KLOG(KSCHED_LOG_NOTICE,
+		     "msg=\"lease expired\" task=%llu worker=%lld",
+		     (unsigned long long)t->id, (long long)t->worker);
+		s->st.expired++;
+		e = report_fail(s, t, t->token, now, "lease expired");
+		if (e == KSCHED_ESTALE) {
+			stop_running(s, t, false);
+			e = KSCHED_OK;
+		}
+		/* t left the running map: slot i holds another entry. */
+	}
+	if (!e)
+		e = ksched_queue_expire(s->q, now, NULL, NULL);
+	if (next)
+		*next = ksched_queue_next_due(s->q);
+	return e;
+}

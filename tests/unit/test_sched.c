@@ -1,0 +1,461 @@
+/* Unit tests for the scheduling core: a fake clock, no network. */
+#define _XOPEN_SOURCE 700
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../testutil.h"
+#include "ksched.h"
+#include "ksched/sched.h"
+
+struct fx {
+	char *dir;
+	ksched_store *st;
+	ksched_queue *q;
+	ksched_cache *c;
+	ksched_sched *s;
+	int64_t now;
+};
+
+static void
+fx_open(struct fx *f)
+{
+	char err[256];
+
+	assert_int_equal(ksched_store_open(f->dir, KSCHED_SYNC_NONE, &f->st,
+					   err, sizeof(err)),
+			 KSCHED_OK);
+	assert_int_equal(ksched_queue_open(f->st, 5, &f->q), KSCHED_OK);
+	assert_int_equal(ksched_cache_open(f->st, &f->c), KSCHED_OK);
+	assert_int_equal(ksched_sched_new(f->q, f->c, NULL, f->now, &f->s),
+			 KSCHED_OK);
+}
+
+static void
+fx_close(struct fx *f)
+{
+	ksched_sched_free(f->s);
+	ksched_cache_close(f->c);
+	ksched_queue_close(f->q);
+	ksched_store_close(f->st);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	f->dir = tu_tmpdir("sched");
+	f->now = 1000000;
+	fx_open(f);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	fx_close(f);
+	tu_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+static ksched_task *
+mk(const char *payload, int64_t cpu, int32_t prio)
+{
+	ksched_task *t;
+
+	assert_int_equal(ksched_task_new(&t), 0);
+	assert_int_equal(ksched_task_set_kind(t, "sim"), 0);
+	assert_int_equal(ksched_task_set_payload(t, payload, strlen(payload)),
+			 0);
+	ksched_task_set_resources(t, cpu, 0, 0);
+	ksched_task_set_priority(t, prio);
+	return t;
+}
+
+static uint64_t
+submit(struct fx *f, const char *payload, int64_t cpu, int32_t prio,
+       bool *cached)
+{
+	ksched_task *t = mk(payload, cpu, prio);
+	const ksched_task *ts[1] = {t};
+	uint64_t id;
+	bool c;
+
+	assert_int_equal(ksched_sched_submit(f->s, ts, 1, f->now, &id, &c,
+					     NULL, NULL, 0),
+			 KSCHED_OK);
+	ksched_task_free(t);
+	if (cached)
+		*cached = c;
+	return id;
+}
+
+static uint32_t
+join(struct fx *f, const char *id, int64_t cpu, int64_t slots)
+{
+	struct ksched_resources cap = {cpu, 1024, 0, slots};
+	uint32_t w;
+
+	assert_int_equal(ksched_sched_worker_join(f->s, id, &cap, f->now, &w),
+			 0);
+	return w;
+}
+
+/* Dispatch to the given workers, each asking for up to 100 tasks. */
+static size_t
+dispatch(struct fx *f, const uint32_t *ws, size_t nw,
+	 struct ksched_assignment *out, size_t outmax)
+{
+	uint32_t max[8];
+	size_t n;
+
+	for (size_t i = 0; i < nw; i++)
+		max[i] = 100;
+	assert_int_equal(ksched_sched_dispatch(f->s, f->now, ws, max, nw, out,
+					       outmax, &n),
+			 0);
+	return n;
+}
+
+static enum ksched_state
+state_of(struct fx *f, uint64_t id, uint32_t *flags)
+{
+	struct ksched_task_info info;
+
+	assert_int_equal(ksched_queue_get(f->q, id, &info, NULL), 0);
+	if (flags)
+		*flags = info.flags;
+	return info.state;
+}
+
+static void
+test_sched_run_then_cache_hit(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	uint32_t w = join(f, "w1", 4000, 4), flags;
+	bool cached;
+	uint64_t id = submit(f, "x", 1000, 0, &cached);
+	void *res;
+	size_t len;
+
+	assert_false(cached);
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 1);
+	assert_int_equal(a[0].id, id);
+	assert_int_equal(ksched_sched_worker_of(f->s, id), w);
+	assert_int_equal(ksched_sched_complete(f->s, id, a[0].token, f->now,
+					       true, "42", 2, NULL),
+			 0);
+	assert_int_equal(state_of(f, id, &flags), KSCHED_STATE_SUCCEEDED);
+	assert_int_equal(flags, 0);
+	/* The same work again: served from the cache at submit. */
+	uint64_t id2 = submit(f, "x", 500, 3, &cached);
+	assert_true(cached);
+	assert_int_equal(state_of(f, id2, &flags), KSCHED_STATE_SUCCEEDED);
+	assert_true(flags & KSCHED_TASK_CACHED);
+	assert_int_equal(ksched_queue_result(f->q, id2, &res, &len), 0);
+	assert_memory_equal(res, "42", 2);
+	ksched_free(res);
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 0);
+}
+
+/* An identical task submitted while the first runs waits for it. */
+static void
+test_sched_single_flight_running(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	uint32_t w = join(f, "w1", 4000, 4), flags;
+	uint64_t id = submit(f, "y", 100, 0, NULL);
+	uint64_t id2, id3;
+	void *res;
+	size_t len;
+
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 1);
+	id2 = submit(f, "y", 100, 0, NULL);
+	id3 = submit(f, "y", 100, 0, NULL);
+	assert_int_equal(state_of(f, id2, &flags), KSCHED_STATE_LEASED);
+	assert_true(flags & KSCHED_TASK_ATTACHED);
+	assert_int_equal(ksched_sched_attached(f->s), 2);
+	/* Nothing more to run. */
+	assert_int_equal(dispatch(f, &w, 1, a + 1, 3), 0);
+	assert_int_equal(ksched_sched_complete(f->s, id, a[0].token, f->now,
+					       true, "r", 1, NULL),
+			 0);
+	assert_int_equal(state_of(f, id2, &flags), KSCHED_STATE_SUCCEEDED);
+	assert_true(flags & KSCHED_TASK_CACHED);
+	assert_int_equal(state_of(f, id3, NULL), KSCHED_STATE_SUCCEEDED);
+	assert_int_equal(ksched_queue_result(f->q, id3, &res, &len), 0);
+	assert_memory_equal(res, "r", 1);
+	ksched_free(res);
+	assert_int_equal(ksched_sched_attached(f->s), 0);
+}
+
+/* Identical tasks still queued: only one is placed. */
+static void
+test_sched_single_flight_queued(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[8];
+	uint32_t w = join(f, "w1", 8000, 8);
+	uint64_t ids[5];
+
+	for (int i = 0; i < 5; i++)
+		ids[i] = submit(f, "z", 100, 0, NULL);
+	assert_int_equal(dispatch(f, &w, 1, a, 8), 1);
+	assert_int_equal(a[0].id, ids[0]);
+	assert_int_equal(ksched_sched_complete(f->s, ids[0], a[0].token,
+					       f->now, true, "ok", 2, NULL),
+			 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(state_of(f, ids[i], NULL),
+				 KSCHED_STATE_SUCCEEDED);
+}
+
+/* The original dies: the attached task runs itself. */
+static void
+test_sched_single_flight_primary_dead(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	uint32_t w = join(f, "w1", 4000, 4);
+	uint64_t id = submit(f, "d", 100, 0, NULL), id2;
+
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 1);
+	id2 = submit(f, "d", 100, 0, NULL);
+	assert_int_equal(ksched_sched_complete(f->s, id, a[0].token, f->now,
+					       false, NULL, 0, "exit 3"),
+			 0);
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_DEAD);
+	assert_int_equal(state_of(f, id2, NULL), KSCHED_STATE_READY);
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 1);
+	assert_int_equal(a[0].id, id2);
+}
+
+static void
+test_sched_too_big_stays_pending_with_reason(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	uint32_t ws[2] = {join(f, "small", 1000, 4), join(f, "mid", 2000, 4)};
+	uint64_t big = submit(f, "big", 64000, 10, NULL);
+	uint64_t ok = submit(f, "ok", 500, 0, NULL);
+	const char *why;
+
+	/* The big one does not block the small one behind it. */
+	assert_int_equal(dispatch(f, ws, 2, a, 4), 1);
+	assert_int_equal(a[0].id, ok);
+	assert_int_equal(state_of(f, big, NULL), KSCHED_STATE_READY);
+	why = ksched_sched_pending_reason(f->s, big);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "no worker is large enough"));
+	assert_non_null(strstr(why, "cpu=64000"));
+}
+
+static void
+test_sched_least_loaded_never_overcommits(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[16];
+	uint32_t ws[2] = {join(f, "a", 4000, 8), join(f, "b", 4000, 8)};
+	int per[2] = {0, 0};
+	char p[16];
+	size_t n;
+	struct ksched_worker_status st;
+
+	for (int i = 0; i < 10; i++) {
+		snprintf(p, sizeof(p), "t%d", i);
+		submit(f, p, 1000, 0, NULL);
+	}
+	n = dispatch(f, ws, 2, a, 16);
+	assert_int_equal(n, 8); /* 4 CPUs each, 1 CPU per task */
+	for (size_t i = 0; i < n; i++)
+		per[a[i].worker == ws[0] ? 0 : 1]++;
+	assert_int_equal(per[0], 4);
+	assert_int_equal(per[1], 4);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(ksched_members_status(
+					 ksched_sched_members(f->s), ws[i], &st),
+				 0);
+		assert_true(st.allocated.cpu_milli <= st.capacity.cpu_milli);
+		assert_int_equal(st.running, 4);
+	}
+	/* One finishes: exactly one more fits. */
+	assert_int_equal(ksched_sched_complete(f->s, a[0].id, a[0].token,
+					       f->now, true, "", 0, NULL),
+			 0);
+	assert_int_equal(dispatch(f, ws, 2, a, 16), 1);
+}
+
+static void
+test_sched_priority_order(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	uint32_t w = join(f, "w", 1000, 1);
+	uint64_t lo = submit(f, "lo", 1000, 0, NULL);
+	uint64_t hi = submit(f, "hi", 1000, 9, NULL);
+
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 1);
+	assert_int_equal(a[0].id, hi);
+	assert_int_equal(ksched_sched_complete(f->s, hi, a[0].token, f->now,
+					       true, "", 0, NULL),
+			 0);
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 1);
+	assert_int_equal(a[0].id, lo);
+}
+
+static void
+test_sched_worker_leave_requeues(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	uint32_t w1 = join(f, "w1", 1000, 1), w2;
+	uint64_t id = submit(f, "l", 1000, 0, NULL);
+	struct ksched_task_info info;
+
+	assert_int_equal(dispatch(f, &w1, 1, a, 4), 1);
+	assert_int_equal(ksched_sched_worker_leave(f->s, w1, f->now), 0);
+	assert_int_equal(ksched_queue_get(f->q, id, &info, NULL), 0);
+	assert_int_equal(info.state, KSCHED_STATE_READY);
+	assert_int_equal(info.attempts, 0);
+	/* The old holder's report is refused. */
+	assert_int_equal(ksched_sched_complete(f->s, id, a[0].token, f->now,
+					       true, "", 0, NULL),
+			 KSCHED_ESTALE);
+	w2 = join(f, "w2", 1000, 1);
+	assert_int_equal(dispatch(f, &w2, 1, a, 4), 1);
+	assert_int_equal(a[0].id, id);
+	assert_int_equal(a[0].worker, w2);
+}
+
+static void
+test_sched_lease_expiry_retries(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	uint32_t w = join(f, "w", 1000, 1);
+	ksched_task *t = mk("e", 1000, 0);
+	const ksched_task *ts[1] = {t};
+	uint64_t id;
+	int64_t next;
+	struct ksched_worker_status st;
+
+	ksched_task_set_timeout_ms(t, 1000);
+	ksched_task_set_retry(t, 1, 10, 10);
+	assert_int_equal(ksched_sched_submit(f->s, ts, 1, f->now, &id, NULL,
+					     NULL, NULL, 0),
+			 0);
+	ksched_task_free(t);
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 1);
+	/* timeout 1000 + grace 30000 */
+	assert_int_equal(a[0].deadline, f->now + 31000);
+	f->now += 31000;
+	assert_int_equal(ksched_sched_tick(f->s, f->now, &next), 0);
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_PENDING);
+	assert_int_equal(ksched_members_status(ksched_sched_members(f->s), w,
+					       &st),
+			 0);
+	assert_int_equal(st.allocated.cpu_milli, 0);
+	assert_true(next <= f->now + 10);
+	f->now = next;
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 1);
+	assert_int_equal(a[0].attempt, 2);
+}
+
+static void
+test_sched_heartbeat_renews_lease(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	uint32_t w = join(f, "w", 1000, 1);
+	uint64_t id = submit(f, "hb", 1000, 0, NULL);
+	struct ksched_task_info info;
+
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 1);
+	f->now += 40000; /* past half of the 60 s lease */
+	assert_int_equal(ksched_sched_worker_heartbeat(f->s, w, f->now, 0.5,
+						       &id, 1),
+			 0);
+	assert_int_equal(ksched_queue_get(f->q, id, &info, NULL), 0);
+	assert_int_equal(info.due, f->now + 60000);
+	f->now += 30000;
+	assert_int_equal(ksched_sched_tick(f->s, f->now, NULL), 0);
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_LEASED);
+}
+
+static void
+test_sched_cancel_running(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	uint32_t w = join(f, "w", 1000, 1);
+	uint64_t id = submit(f, "c", 1000, 0, NULL);
+	struct ksched_worker_status st;
+
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 1);
+	assert_int_equal(ksched_sched_cancel(f->s, id, f->now), 0);
+	assert_int_equal(ksched_members_status(ksched_sched_members(f->s), w,
+					       &st),
+			 0);
+	assert_int_equal(st.running, 0);
+	assert_int_equal(ksched_sched_complete(f->s, id, a[0].token, f->now,
+					       true, "", 0, NULL),
+			 KSCHED_ESTALE);
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_CANCELED);
+	assert_int_equal(ksched_sched_cancel(f->s, id, f->now), KSCHED_ESTATE);
+}
+
+/* A new core on the same data: attached tasks are handed back. */
+static void
+test_sched_restart_releases_attached(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	uint32_t w = join(f, "w", 1000, 1);
+	uint64_t id = submit(f, "r", 1000, 0, NULL), id2;
+
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 1);
+	id2 = submit(f, "r", 1000, 0, NULL);
+	assert_int_equal(state_of(f, id2, NULL), KSCHED_STATE_LEASED);
+	fx_close(f);
+	fx_open(f);
+	assert_int_equal(state_of(f, id2, NULL), KSCHED_STATE_READY);
+	/* The lease from before the restart may still report. */
+	assert_int_equal(ksched_sched_complete(f->s, id, a[0].token, f->now,
+					       true, "v", 1, NULL),
+			 0);
+	/* ... and its result now serves the other at dispatch. */
+	w = join(f, "w", 1000, 1);
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 0);
+	assert_int_equal(state_of(f, id2, NULL), KSCHED_STATE_SUCCEEDED);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+		T(test_sched_run_then_cache_hit),
+		T(test_sched_single_flight_running),
+		T(test_sched_single_flight_queued),
+		T(test_sched_single_flight_primary_dead),
+		T(test_sched_too_big_stays_pending_with_reason),
+		T(test_sched_least_loaded_never_overcommits),
+		T(test_sched_priority_order),
+		T(test_sched_worker_leave_requeues),
+		T(test_sched_lease_expiry_retries),
+		T(test_sched_heartbeat_renews_lease),
+		T(test_sched_cancel_running),
+		T(test_sched_restart_releases_attached),
+#undef T
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
