@@ -13,5 +13,6 @@
 #include "ksched/cache.h"
 #include "ksched/membership.h"
 #include "ksched/sched.h"
+#include "ksched/master.h"
 
 #endif /* KSCHED_H */
