@@ -288,9 +288,9 @@ ksched_master_free(ksched_master *m)
 {
 	if (!m)
 		return;
+	ksched__master_drop_parked(m);
 	if (m->ctxs)
 		ksched__master_net_close(m);
-	ksched__master_drop_parked(m);
 	ksched_sched_free(m->s);
 	ksched_cache_close(m->c);
 	ksched_queue_close(m->q);

@@ -202,42 +202,48 @@ heap_remove(struct qindex *ix, int h, uint32_t pos)
 	heap_down(ix, h, ix->ents[hp->v[pos]].hpos);
 }
 
-/* Make room for one more entry everywhere; -1 on ENOMEM. */
 static int
-reserve(struct qindex *ix)
+grow_u32(uint32_t **v, uint32_t *cap, uint32_t need)
 {
-	uint32_t need = ix->used + 1;
+	uint32_t c = *cap ? *cap : 1024;
+	uint32_t *nv;
 
-	if ((uint64_t)need * 2 > ix->nslots && hash_grow(ix) != 0)
+	while (c < need)
+		c *= 2;
+	if (c == *cap)
+		return 0;
+	nv = ksched__realloc(*v, (size_t)c * sizeof(*nv));
+	if (!nv)
 		return -1;
-	for (int h = 0; h < QIX_HEAPS; h++) {
-		struct qheap *hp = &ix->heap[h];
-		if (hp->cap < need) {
-			uint32_t cap = hp->cap ? hp->cap * 2 : 1024;
-			uint32_t *v = ksched__realloc(hp->v, cap * sizeof(*v));
-			if (!v)
-				return -1;
-			hp->v = v;
-			hp->cap = cap;
-		}
-	}
-	if (!ix->nfree && ix->nents == ix->capents) {
-		uint32_t cap = ix->capents ? ix->capents * 2 : 1024;
-		struct qent *e = ksched__realloc(ix->ents, cap * sizeof(*e));
+	*v = nv;
+	*cap = c;
+	return 0;
+}
+
+/* Make room for `extra` more entries everywhere; -1 on ENOMEM. */
+int
+ksched__qix_reserve(struct qindex *ix, uint32_t extra)
+{
+	uint32_t need = ix->used + extra, nents = ix->nents + extra;
+
+	while ((uint64_t)need * 2 > ix->nslots)
+		if (hash_grow(ix) != 0)
+			return -1;
+	for (int h = 0; h < QIX_HEAPS; h++)
+		if (grow_u32(&ix->heap[h].v, &ix->heap[h].cap, need))
+			return -1;
+	if (nents > ix->capents) {
+		uint32_t cap = ix->capents ? ix->capents : 1024;
+		struct qent *e;
+		while (cap < nents)
+			cap *= 2;
+		e = ksched__realloc(ix->ents, (size_t)cap * sizeof(*e));
 		if (!e)
 			return -1;
 		ix->ents = e;
 		ix->capents = cap;
 	}
-	if (ix->capfree < ix->capents) {
-		uint32_t *f = ksched__realloc(ix->freelist,
-					      ix->capents * sizeof(*f));
-		if (!f)
-			return -1;
-		ix->freelist = f;
-		ix->capfree = ix->capents;
-	}
-	return 0;
+	return grow_u32(&ix->freelist, &ix->capfree, ix->capents);
 }
 
 int
@@ -245,7 +251,7 @@ ksched__qix_add(struct qindex *ix, const struct qent *e)
 {
 	uint32_t v;
 
-	if (reserve(ix) != 0)
+	if (ksched__qix_reserve(ix, 1) != 0)
 		return -1;
 	v = ix->nfree ? ix->freelist[--ix->nfree] : ix->nents++;
 	ix->ents[v] = *e;

@@ -48,6 +48,9 @@ void ksched__qix_clear(struct qindex *ix);
 /* The entry for id, or NULL. */
 struct qent *ksched__qix_find(const struct qindex *ix, uint64_t id);
 
+/* Make room for extra more entries (so adds cannot fail); -1 on ENOMEM. */
+int ksched__qix_reserve(struct qindex *ix, uint32_t extra);
+
 /* Add an entry (state must be PENDING, READY or LEASED); -1 on ENOMEM. */
 int ksched__qix_add(struct qindex *ix, const struct qent *e);
 

@@ -205,7 +205,8 @@ load_live(ksched_queue *q, MDB_txn *txn, enum ksched_state st)
 			rc = KSCHED_ENOMEM;
 			break;
 		}
-		q->counts[st]++;
+		if (++q->counts[st] % 65536 == 0)
+			ksched__store_drop_pages(q->s);
 	}
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : ksched__lmdb_rc(rc);
@@ -263,6 +264,7 @@ queue_load(ksched_queue *q)
 	if (!rc)
 		rc = load_meta(q, txn);
 	ksched__store_read_end(q->s, txn);
+	ksched__store_drop_pages(q->s);
 	return ksched__store_err(rc);
 }
 

@@ -9,6 +9,7 @@
 #include "alloc.h"
 #include "log.h"
 #include "queue_int.h"
+#include "task_int.h"
 
 #include "ksched/task.h"
 
@@ -31,31 +32,44 @@ struct push_ctx {
 	uint64_t *ids;
 };
 
+struct reserve_ctx {
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val *k;
+	int rc;
+};
+
+/* Room for the encoded spec right in LMDB's page (no copy). */
+static void *
+reserve_spec(void *arg, size_t len)
+{
+	struct reserve_ctx *r = arg;
+	MDB_val v = {len, NULL};
+
+	r->rc = ksched__lmdb_rc(
+		mdb_put(r->txn, r->dbi, r->k, &v, MDB_RESERVE | MDB_APPEND));
+	return r->rc ? NULL : v.mv_data;
+}
+
 static int
 push_one(ksched_queue *q, MDB_txn *txn, const ksched_task *t, int64_t now,
 	 uint64_t *idp)
 {
 	unsigned char kb[QKEY_LEN], idb[8], vb[QREC_MAX];
 	MDB_val k = {8, idb}, v;
+	struct reserve_ctx rs = {txn, q->tasks, &k, 0};
 	struct qrec r = {0};
 	struct qent e = {0};
 	int64_t nb = ksched_task_not_before(t);
 	enum ksched_state st = nb > now ? KSCHED_STATE_PENDING
 					: KSCHED_STATE_READY;
-	void *buf;
 	size_t len;
 	int rc;
 
-	if (ksched_task_encode(t, &buf, &len) != KSCHED_OK)
-		return -ENOMEM;
 	e.id = q->next_id++;
 	ksched__put_be64(idb, e.id);
-	v.mv_data = buf;
-	v.mv_size = len;
-	rc = ksched__lmdb_rc(mdb_put(txn, q->tasks, &k, &v, MDB_APPEND));
-	ksched__free(buf);
-	if (rc)
-		return rc;
+	if (ksched__task_pack(t, reserve_spec, &rs, &len))
+		return rs.rc ? rs.rc : -ENOMEM;
 	r.prio = ksched_task_priority(t);
 	r.retries = (uint32_t)ksched_task_retries(t);
 	r.backoff_base = (uint32_t)ksched_task_backoff_base_ms(t);
@@ -89,6 +103,9 @@ push_fn(MDB_txn *txn, void *arg)
 	struct push_ctx *c = arg;
 	int rc = 0;
 
+	/* Size the index once for the whole batch. */
+	if (c->n > 1 && ksched__qix_reserve(&c->q->ix, (uint32_t)c->n))
+		return KSCHED_ENOMEM; /* nothing changed yet */
 	for (size_t i = 0; i < c->n && !rc; i++)
 		rc = push_one(c->q, txn, c->tasks[i], c->now,
 			      c->ids ? &c->ids[i] : NULL);

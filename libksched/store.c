@@ -2,10 +2,13 @@
  * libksched - the LMDB environment: open/format checks, write transactions
  * with group commit, automatic map growth.
  */
+#define _DEFAULT_SOURCE /* madvise */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -569,4 +572,50 @@ ksched__store_unsubscribe(ksched_store *s, void *arg)
 			return;
 		}
 	}
+}
+
+/*
+ * The address range of our data.mdb mapping, from /proc/self/maps (LMDB
+ * does not tell where it mapped the file).  0 when found.
+ */
+static int
+map_range(const ksched_store *s, uintptr_t *lo, uintptr_t *hi)
+{
+	char want[4096], line[4352];
+	FILE *f;
+	int rc = -1;
+
+	if (!realpath(s->dir, want) ||
+	    strlen(want) + sizeof("/data.mdb") > sizeof(want))
+		return -1;
+	strcat(want, "/data.mdb");
+	f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return -1;
+	while (rc && fgets(line, sizeof(line), f)) {
+		char *path = strchr(line, '/');
+		unsigned long a, b;
+		if (!path)
+			continue;
+		path[strcspn(path, "\n")] = 0;
+		if (strcmp(path, want) == 0 &&
+		    sscanf(line, "%lx-%lx", &a, &b) == 2) {
+			*lo = a;
+			*hi = b;
+			rc = 0;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+void
+ksched__store_drop_pages(ksched_store *s)
+{
+	uintptr_t lo, hi;
+
+	/* The map is read-only and file backed (no MDB_WRITEMAP): dropping
+	 * our page table entries loses nothing; pages come back on use. */
+	if (map_range(s, &lo, &hi) == 0)
+		madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }

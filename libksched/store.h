@@ -54,6 +54,13 @@ ksched_err ksched__store_write(ksched_store *s, ksched_store_fn fn, void *arg);
 ksched_err ksched__store_read(ksched_store *s, MDB_txn **txn);
 void ksched__store_read_end(ksched_store *s, MDB_txn *txn);
 
+/*
+ * Let go of the map pages this process has touched, so a full scan (index
+ * rebuild) does not leave the whole file resident: they are still in the
+ * page cache and come back on use.
+ */
+void ksched__store_drop_pages(ksched_store *s);
+
 int ksched__store_subscribe(ksched_store *s, const struct ksched_store_sub *sub);
 void ksched__store_unsubscribe(ksched_store *s, void *arg);
 

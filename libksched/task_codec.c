@@ -115,63 +115,98 @@ ksched_key_from_hex(const char *hex, struct ksched_key *out)
 
 /* --- protobuf encoding -------------------------------------------------- */
 
-ksched_err
-ksched_task_encode(const ksched_task *t, void **buf, size_t *len)
+/* Point s at t's fields (no copies); lv/lp hold the labels. */
+static void
+to_spec(const ksched_task *t, Ksched__TaskSpec *s, Ksched__Label *lv,
+	Ksched__Label **lp)
 {
-	Ksched__TaskSpec s = KSCHED__TASK_SPEC__INIT;
-	Ksched__Label *lv = NULL, **lp = NULL;
-	uint8_t *b;
-
-	if (!t || !buf || !len)
-		return KSCHED_EINVAL;
-	if (t->labelc && (!(lv = ksched__calloc(t->labelc, sizeof(*lv))) ||
-			  !(lp = ksched__calloc(t->labelc, sizeof(*lp))))) {
-		ksched__free(lv);
-		return KSCHED_ENOMEM;
-	}
 	for (size_t i = 0; i < t->labelc; i++) {
 		ksched__label__init(&lv[i]);
 		lv[i].key = t->labels[i].key;
 		lv[i].value = t->labels[i].value;
 		lp[i] = &lv[i];
 	}
-	s.id = t->id;
-	s.kind = t->kind;
-	s.payload.data = t->payload;
-	s.payload.len = t->payload_len;
-	s.n_argv = t->argc;
-	s.argv = t->argv;
-	s.n_env = t->envc;
-	s.env = t->env;
-	s.has_cwd = t->cwd != NULL;
-	s.cwd = t->cwd ? t->cwd : (char *)"";
-	s.priority = t->priority;
-	s.cpu_milli = t->cpu_milli;
-	s.mem_mb = t->mem_mb;
-	s.gpus = t->gpus;
-	s.nodes = t->nodes;
-	s.timeout_ms = t->timeout_ms;
-	s.retries = t->retries;
-	s.backoff_base_ms = t->backoff_base_ms;
-	s.backoff_max_ms = t->backoff_max_ms;
-	s.no_cache = t->no_cache;
-	s.cache_ttl_ms = t->cache_ttl_ms;
-	s.n_labels = t->labelc;
-	s.labels = lp;
-	s.not_before = t->not_before;
-	s.user = t->user ? t->user : (char *)"";
-	s.salt = t->salt ? t->salt : (char *)"";
-	s.est_runtime_ms = t->est_runtime_ms;
+	s->id = t->id;
+	s->kind = t->kind;
+	s->payload.data = t->payload;
+	s->payload.len = t->payload_len;
+	s->n_argv = t->argc;
+	s->argv = t->argv;
+	s->n_env = t->envc;
+	s->env = t->env;
+	s->has_cwd = t->cwd != NULL;
+	s->cwd = t->cwd ? t->cwd : (char *)"";
+	s->priority = t->priority;
+	s->cpu_milli = t->cpu_milli;
+	s->mem_mb = t->mem_mb;
+	s->gpus = t->gpus;
+	s->nodes = t->nodes;
+	s->timeout_ms = t->timeout_ms;
+	s->retries = t->retries;
+	s->backoff_base_ms = t->backoff_base_ms;
+	s->backoff_max_ms = t->backoff_max_ms;
+	s->no_cache = t->no_cache;
+	s->cache_ttl_ms = t->cache_ttl_ms;
+	s->n_labels = t->labelc;
+	s->labels = lp;
+	s->not_before = t->not_before;
+	s->user = t->user ? t->user : (char *)"";
+	s->salt = t->salt ? t->salt : (char *)"";
+	s->est_runtime_ms = t->est_runtime_ms;
+}
+
+/*
+ * Pack t with fn(arg, size) giving the buffer (or NULL): no allocation for
+ * tasks within the documented label limit.
+ */
+ksched_err
+ksched__task_pack(const ksched_task *t, void *(*fn)(void *, size_t),
+		  void *arg, size_t *len)
+{
+	Ksched__TaskSpec s = KSCHED__TASK_SPEC__INIT;
+	Ksched__Label lvs[KSCHED_LABELS_MAX], *lps[KSCHED_LABELS_MAX];
+	Ksched__Label *lv = lvs, **lp = lps;
+	uint8_t *b;
+
+	if (t->labelc > KSCHED_LABELS_MAX &&
+	    (!(lv = ksched__calloc(t->labelc, sizeof(*lv))) ||
+	     !(lp = ksched__calloc(t->labelc, sizeof(*lp))))) {
+		if (lv != lvs)
+			ksched__free(lv);
+		return KSCHED_ENOMEM;
+	}
+	to_spec(t, &s, lv, lp);
 	*len = ksched__task_spec__get_packed_size(&s);
-	b = ksched__malloc(*len);
+	b = fn(arg, *len);
 	if (b)
 		ksched__task_spec__pack(&s, b);
-	ksched__free(lp);
-	ksched__free(lv);
-	*buf = b;
-	if (!b)
-		*len = 0;
+	if (lv != lvs) {
+		ksched__free(lv);
+		ksched__free(lp);
+	}
 	return b ? KSCHED_OK : KSCHED_ENOMEM;
+}
+
+static void *
+heap_buf(void *arg, size_t len)
+{
+	return *(void **)arg = ksched__malloc(len);
+}
+
+ksched_err
+ksched_task_encode(const ksched_task *t, void **buf, size_t *len)
+{
+	ksched_err e;
+
+	if (!t || !buf || !len)
+		return KSCHED_EINVAL;
+	*buf = NULL;
+	e = ksched__task_pack(t, heap_buf, buf, len);
+	if (e) {
+		*buf = NULL;
+		*len = 0;
+	}
+	return e;
 }
 
 /* from_spec_heap: copy the owned parts of s into t. */

@@ -42,4 +42,12 @@ struct ksched_task {
 /* The length of an env entry's name: the bytes before the first '='. */
 size_t ksched__env_name_len(const char *entry);
 
+/*
+ * Pack t (protobuf TaskSpec) into the buffer fn(arg, size) returns; *len
+ * gets the size.  KSCHED_ENOMEM when fn returns NULL.
+ */
+ksched_err ksched__task_pack(const ksched_task *t,
+			     void *(*fn)(void *arg, size_t len), void *arg,
+			     size_t *len);
+
 #endif
