@@ -122,6 +122,7 @@ $(B)/bin/%: daemons/%.c $(STATIC_LIB)
 DEB_PKGS := libevent-dev libnng-dev liblmdb-dev libxxhash-dev libcmocka-dev \
             libprotobuf-c-dev protobuf-c-compiler libjansson-dev pkg-config \
             gcc make
+BENCH_PKGS := beanstalkd
 
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)
@@ -130,7 +131,7 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory B=$(B)/asan CFLAGS="-O1 -g $(SAN_FLAGS)" \
-	    LDFLAGS="$(SAN_FLAGS)" $(B)/asan/libksched.a \
+	    LDFLAGS="$(SAN_FLAGS)" $(B)/asan/libksched.a $(B)/asan/bin/kschedctl \
 	    $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/tests/%)
 	@sh tests/run.sh $(B) $(UNIT_BINS) $(INTEG_BINS) -- \
 	    $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/tests/%)
@@ -140,7 +141,7 @@ unit: all
 
 asan: deps
 	@$(MAKE) --no-print-directory B=$(B)/asan CFLAGS="-O1 -g $(SAN_FLAGS)" \
-	    LDFLAGS="$(SAN_FLAGS)" $(B)/asan/libksched.a \
+	    LDFLAGS="$(SAN_FLAGS)" $(B)/asan/libksched.a $(B)/asan/bin/kschedctl \
 	    $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/tests/%)
 	@sh tests/run.sh $(B)/asan $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/tests/%)
 
@@ -149,6 +150,7 @@ demo: deps
 	@sh examples/demo.sh $(B)
 
 bench: deps
+	@sh tests/deps.sh $(BENCH_PKGS)
 	@$(MAKE) --no-print-directory all
 	@sh tests/bench/run.sh $(B)
 

@@ -14,5 +14,6 @@
 #include "ksched/membership.h"
 #include "ksched/sched.h"
 #include "ksched/master.h"
+#include "ksched/client.h"
 
 #endif /* KSCHED_H */
