@@ -78,6 +78,15 @@ struct mctx *ksched__master_inbox_take(struct ksched_master *m);
  * commit (or replaced by an error if the commit failed).
  */
 void ksched__master_reply(struct mctx *x, const Ksched__Reply *rep);
+/* An empty reply of this protocol version. */
+static inline Ksched__Reply
+ksched__master_reply_init(void)
+{
+	Ksched__Reply rep = KSCHED__REPLY__INIT;
+
+	rep.version = KSCHED_PROTO_VERSION;
+	return rep;
+}
 /* Send every queued reply; commit_err != 0 turns them into errors. */
 void ksched__master_flush(struct ksched_master *m, ksched_err commit_err);
 /* Send an error reply. */

@@ -18,15 +18,6 @@ struct status_buf {
 	char reason[160];
 };
 
-static Ksched__Reply
-reply_init(void)
-{
-	Ksched__Reply rep = KSCHED__REPLY__INIT;
-
-	rep.version = KSCHED_PROTO_VERSION;
-	return rep;
-}
-
 static ksched_err
 status_fill(struct ksched_master *m, uint64_t id, struct status_buf *b)
 {
@@ -101,7 +92,7 @@ static void
 op_submit(struct ksched_master *m, struct mctx *x, Ksched__SubmitReq *r,
 	  int64_t now)
 {
-	Ksched__Reply rep = reply_init();
+	Ksched__Reply rep = ksched__master_reply_init();
 	Ksched__SubmitRep body = KSCHED__SUBMIT_REP__INIT;
 	ksched_task **ts = ksched__calloc(r->n_tasks, sizeof(*ts));
 	uint64_t *ids = ksched__calloc(r->n_tasks, sizeof(*ids));
@@ -149,7 +140,7 @@ op_submit(struct ksched_master *m, struct mctx *x, Ksched__SubmitReq *r,
 static void
 op_status(struct ksched_master *m, struct mctx *x, Ksched__StatusReq *r)
 {
-	Ksched__Reply rep = reply_init();
+	Ksched__Reply rep = ksched__master_reply_init();
 	Ksched__StatusRep body = KSCHED__STATUS_REP__INIT;
 	struct status_buf *bufs;
 	Ksched__TaskStatus **ptrs;
@@ -173,7 +164,7 @@ op_status(struct ksched_master *m, struct mctx *x, Ksched__StatusReq *r)
 static void
 op_result(struct ksched_master *m, struct mctx *x, Ksched__ResultReq *r)
 {
-	Ksched__Reply rep = reply_init();
+	Ksched__Reply rep = ksched__master_reply_init();
 	Ksched__ResultRep body = KSCHED__RESULT_REP__INIT;
 	struct status_buf b;
 	void *res = NULL;
@@ -224,7 +215,7 @@ wait_remaining(struct ksched_master *m, const Ksched__WaitReq *r,
 static void
 wait_reply(struct ksched_master *m, struct mctx *x, uint64_t remaining)
 {
-	Ksched__Reply rep = reply_init();
+	Ksched__Reply rep = ksched__master_reply_init();
 	Ksched__WaitRep body = KSCHED__WAIT_REP__INIT;
 	Ksched__WaitReq *r = x->req->wait;
 	struct status_buf *bufs = NULL;
@@ -299,7 +290,7 @@ static void
 op_cancel(struct ksched_master *m, struct mctx *x, Ksched__CancelReq *r,
 	  int64_t now)
 {
-	Ksched__Reply rep = reply_init();
+	Ksched__Reply rep = ksched__master_reply_init();
 	Ksched__CancelRep body = KSCHED__CANCEL_REP__INIT;
 	int32_t *errs = ksched__calloc(r->n_ids ? r->n_ids : 1, sizeof(*errs));
 
@@ -321,7 +312,7 @@ op_cancel(struct ksched_master *m, struct mctx *x, Ksched__CancelReq *r,
 static void
 op_list(struct ksched_master *m, struct mctx *x, Ksched__ListReq *r)
 {
-	Ksched__Reply rep = reply_init();
+	Ksched__Reply rep = ksched__master_reply_init();
 	Ksched__ListRep body = KSCHED__LIST_REP__INIT;
 	size_t limit = r->limit ? r->limit : 100, n = 0;
 	uint64_t *ids = ksched__calloc(limit, sizeof(*ids)), next = 0;
@@ -371,7 +362,7 @@ struct worker_buf {
 static void
 op_workers(struct ksched_master *m, struct mctx *x)
 {
-	Ksched__Reply rep = reply_init();
+	Ksched__Reply rep = ksched__master_reply_init();
 	Ksched__WorkersRep body = KSCHED__WORKERS_REP__INIT;
 	ksched_members *mem = ksched_sched_members(m->s);
 	uint32_t cap = ksched_members_capacity(mem);
@@ -414,7 +405,7 @@ out:
 static void
 op_stats(struct ksched_master *m, struct mctx *x, int64_t now)
 {
-	Ksched__Reply rep = reply_init();
+	Ksched__Reply rep = ksched__master_reply_init();
 	Ksched__StatsRep body = KSCHED__STATS_REP__INIT;
 	uint64_t counts[KSCHED_STATE_COUNT];
 	struct ksched_cache_stats cs;
@@ -438,7 +429,7 @@ op_stats(struct ksched_master *m, struct mctx *x, int64_t now)
 static void
 op_cache(struct ksched_master *m, struct mctx *x, Ksched__CacheReq *r)
 {
-	Ksched__Reply rep = reply_init();
+	Ksched__Reply rep = ksched__master_reply_init();
 	Ksched__CacheRep body = KSCHED__CACHE_REP__INIT;
 	struct ksched_key key;
 	size_t n = 0;

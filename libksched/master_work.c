@@ -12,15 +12,6 @@
 #include "log.h"
 #include "master_ops.h"
 
-static Ksched__Reply
-reply_init(void)
-{
-	Ksched__Reply rep = KSCHED__REPLY__INIT;
-
-	rep.version = KSCHED_PROTO_VERSION;
-	return rep;
-}
-
 /* ---- sessions --------------------------------------------------------- */
 
 static ksched_err
@@ -68,7 +59,7 @@ static void
 op_register(struct ksched_master *m, struct mctx *x, Ksched__RegisterReq *r,
 	    int64_t now)
 {
-	Ksched__Reply rep = reply_init();
+	Ksched__Reply rep = ksched__master_reply_init();
 	Ksched__RegisterRep body = KSCHED__REGISTER_REP__INIT;
 	struct ksched_resources cap = {r->capacity->cpu_milli,
 				       r->capacity->mem_mb,
@@ -139,7 +130,7 @@ static void
 op_complete(struct ksched_master *m, struct mctx *x, Ksched__CompleteReq *r,
 	    int64_t now)
 {
-	Ksched__Reply rep = reply_init();
+	Ksched__Reply rep = ksched__master_reply_init();
 	Ksched__CompleteRep body = KSCHED__COMPLETE_REP__INIT;
 	int64_t w = session_find(m, r->worker, r->session);
 	int32_t *errs;
@@ -168,7 +159,7 @@ static void
 lease_reply(struct ksched_master *m, struct mctx *x,
 	    const struct ksched_assignment *a, size_t n)
 {
-	Ksched__Reply rep = reply_init();
+	Ksched__Reply rep = ksched__master_reply_init();
 	Ksched__LeaseRep body = KSCHED__LEASE_REP__INIT;
 	Ksched__Assignment *as = ksched__calloc(n ? n : 1, sizeof(*as));
 	Ksched__Assignment **ap = ksched__calloc(n ? n : 1, sizeof(*ap));

@@ -22,6 +22,19 @@
 			return (q)->broken;                                   \
 	} while (0)
 
+/* The refusal for an id that is not live: ended (ESTATE) or unknown. */
+static int
+not_live(ksched_queue *q, MDB_txn *txn, uint64_t id)
+{
+	enum ksched_state st;
+	struct qrec r;
+	int rc = ksched__queue_find(q, txn, id, &st, &r);
+
+	if (rc == 0)
+		return KSCHED_ESTATE;
+	return rc == KSCHED_ENOENT || rc > 0 ? rc : REC_ERR(rc);
+}
+
 /* ---- push -------------------------------------------------------------- */
 
 struct push_ctx {
@@ -532,11 +545,8 @@ cancel_fn(MDB_txn *txn, void *arg)
 	struct qrec r;
 	int rc;
 
-	if (!e) {
-		enum ksched_state st;
-		rc = ksched__queue_find(c->q, txn, c->id, &st, &r);
-		return rc ? rc : KSCHED_ESTATE;
-	}
+	if (!e)
+		return not_live(c->q, txn, c->id);
 	rc = ksched__queue_rec_get(c->q, txn, (enum ksched_state)e->state,
 				   c->id, &r);
 	if (rc)
@@ -563,12 +573,8 @@ retry_fn(MDB_txn *txn, void *arg)
 	struct qrec r;
 	int rc = ksched__queue_rec_get(c->q, txn, KSCHED_STATE_DEAD, c->id, &r);
 
-	if (rc == MDB_NOTFOUND) {
-		enum ksched_state st;
-		return ksched__queue_find(c->q, txn, c->id, &st, &r) == 0
-			       ? KSCHED_ESTATE
-			       : KSCHED_ENOENT;
-	}
+	if (rc == MDB_NOTFOUND)
+		return not_live(c->q, txn, c->id);
 	if (rc)
 		return REC_ERR(rc);
 	r.attempts = 0;
@@ -624,10 +630,7 @@ attach_fn(MDB_txn *txn, void *arg)
 	int rc;
 
 	if (!e)
-		return ksched__queue_find(c->q, txn, c->id,
-					  &(enum ksched_state){0}, &r) == 0
-			       ? KSCHED_ESTATE
-			       : KSCHED_ENOENT;
+		return not_live(c->q, txn, c->id);
 	if (e->state == KSCHED_STATE_LEASED ||
 	    (e->state == KSCHED_STATE_PENDING && e->due > c->now))
 		return KSCHED_ESTATE;
@@ -698,10 +701,7 @@ finish_cached_fn(MDB_txn *txn, void *arg)
 	int rc;
 
 	if (!e)
-		return ksched__queue_find(c->q, txn, c->id,
-					  &(enum ksched_state){0}, &r) == 0
-			       ? KSCHED_ESTATE
-			       : KSCHED_ENOENT;
+		return not_live(c->q, txn, c->id);
 	rc = ksched__queue_rec_get(c->q, txn, (enum ksched_state)e->state,
 				   c->id, &r);
 	if (rc)
