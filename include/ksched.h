@@ -15,5 +15,6 @@
 #include "ksched/sched.h"
 #include "ksched/master.h"
 #include "ksched/client.h"
+#include "ksched/worker.h"
 
 #endif /* KSCHED_H */

@@ -1,0 +1,310 @@
+/*
+ * A real cluster on ipc:// sockets in a temp dir: ksched-master and four
+ * ksched-worker processes, driven through the client API.
+ */
+#define _XOPEN_SOURCE 700
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../testutil.h"
+#include "daemon.h"
+#include "ksched.h"
+#include "ksched/client.h"
+
+#define NWORKERS 4
+
+struct fx {
+	char *dir;
+	char ctl[600], dsp[600], hbt[600];
+	pid_t master, workers[NWORKERS];
+	ksched_client *c;
+};
+
+static void
+start_worker(struct fx *f, int i, const char *cpu, const char *slots)
+{
+	char id[32], ready[640], log[640];
+	const char *args[] = {"--id", id, "--cpu", cpu, "--mem", "4096",
+			      "--slots", slots, "--dispatch", f->dsp,
+			      "--heartbeat", f->hbt, "--ready-file", ready,
+			      "--log-level", "info", NULL};
+
+	snprintf(id, sizeof(id), "w%d", i);
+	snprintf(ready, sizeof(ready), "%s/%s.ready", f->dir, id);
+	snprintf(log, sizeof(log), "%s/%s.log", f->dir, id);
+	f->workers[i] = td_start("ksched-worker", log, args);
+	if (td_wait_file(ready, f->workers[i], 10000 * tu_slow()))
+		fail_msg("worker %d did not register (log %s)", i, log);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char data[600], ready[600], log[600];
+	const char *args[] = {"--data", data, "--control", f->ctl,
+			      "--dispatch", f->dsp, "--heartbeat", f->hbt,
+			      "--ready-file", ready, "--sync", "none",
+			      "--log-level", "info", NULL};
+
+	f->dir = tu_tmpdir("cluster");
+	snprintf(f->ctl, sizeof(f->ctl), "ipc://%s/c.ipc", f->dir);
+	snprintf(f->dsp, sizeof(f->dsp), "ipc://%s/d.ipc", f->dir);
+	snprintf(f->hbt, sizeof(f->hbt), "ipc://%s/h.ipc", f->dir);
+	snprintf(data, sizeof(data), "%s/data", f->dir);
+	snprintf(ready, sizeof(ready), "%s/master.ready", f->dir);
+	snprintf(log, sizeof(log), "%s/master.log", f->dir);
+	f->master = td_start("ksched-master", log, args);
+	if (td_wait_file(ready, f->master, 10000 * tu_slow()))
+		fail_msg("master did not start (log %s)", log);
+	for (int i = 0; i < NWORKERS; i++)
+		start_worker(f, i, i % 2 ? "4000" : "2000", i % 2 ? "4" : "2");
+	assert_int_equal(ksched_client_open(f->ctl, &f->c), KSCHED_OK);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	int bad = 0;
+
+	ksched_client_close(f->c);
+	for (int i = 0; i < NWORKERS; i++)
+		bad |= td_stop(f->workers[i], 10000 * tu_slow()) != 0;
+	bad |= td_stop(f->master, 10000 * tu_slow()) != 0;
+	if (getenv("KSCHED_TEST_KEEP"))
+		fprintf(stderr, "kept %s\n", f->dir);
+	else
+		tu_rmtree(f->dir);
+	free(f);
+	return bad ? -1 : 0;
+}
+
+static ksched_task *
+exec_task(const char *a0, const char *a1, const char *a2)
+{
+	const char *argv[3] = {a0, a1, a2};
+	ksched_task *t;
+
+	assert_int_equal(ksched_task_new(&t), 0);
+	assert_int_equal(ksched_task_set_argv(t, a2 ? 3 : a1 ? 2 : 1, argv), 0);
+	ksched_task_set_resources(t, 500, 16, 0);
+	return t;
+}
+
+static void
+wait_all(struct fx *f, const uint64_t *ids, size_t n, int timeout_s)
+{
+	uint64_t remaining = 1;
+	int64_t end = td_now_ms() + (int64_t)timeout_s * 1000 * tu_slow();
+
+	while (remaining && td_now_ms() < end)
+		assert_int_equal(ksched_client_wait(f->c, ids, n, false, 1000,
+						    &remaining),
+				 KSCHED_OK);
+	if (remaining)
+		fail_msg("%llu of %zu tasks not done in time",
+			 (unsigned long long)remaining, n);
+}
+
+static uint64_t
+executions(struct fx *f)
+{
+	struct ksched_worker_status *ws;
+	size_t n;
+	uint64_t total = 0;
+
+	assert_int_equal(ksched_client_workers(f->c, &ws, &n), KSCHED_OK);
+	assert_int_equal(n, NWORKERS);
+	for (size_t i = 0; i < n; i++)
+		total += ws[i].completed + ws[i].failed;
+	ksched_free(ws);
+	return total;
+}
+
+/* 1,000 tasks over 4 workers, every result right; every worker used. */
+static void
+test_cluster_thousand_tasks_correct(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 1000 };
+	ksched_task *ts[N];
+	uint64_t ids[N];
+	char arg[N][16];
+	struct ksched_worker_status *ws;
+	size_t nw;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(arg[i], sizeof(arg[i]), "%d", i);
+		ts[i] = exec_task("/bin/echo", arg[i], NULL);
+	}
+	assert_int_equal(ksched_client_submit(f->c,
+					      (const ksched_task *const *)ts,
+					      N, ids, NULL),
+			 KSCHED_OK);
+	wait_all(f, ids, N, 120);
+	for (int i = 0; i < N; i++) {
+		struct ksched_task_status st;
+		char want[24];
+		void *res;
+		size_t len;
+		assert_int_equal(ksched_client_result(f->c, ids[i], &st, &res,
+						      &len),
+				 KSCHED_OK);
+		assert_int_equal(st.state, KSCHED_STATE_SUCCEEDED);
+		snprintf(want, sizeof(want), "%d\n", i);
+		assert_int_equal(len, strlen(want));
+		assert_memory_equal(res, want, len);
+		ksched_free(res);
+		ksched_task_free(ts[i]);
+	}
+	assert_int_equal(ksched_client_workers(f->c, &ws, &nw), KSCHED_OK);
+	for (size_t i = 0; i < nw; i++) {
+		print_message("%s ran %llu\n", ws[i].id,
+			      (unsigned long long)ws[i].completed);
+		assert_true(ws[i].completed > 0);
+		assert_int_equal(ws[i].running, 0);
+		assert_int_equal(ws[i].allocated.cpu_milli, 0);
+	}
+	ksched_free(ws);
+}
+
+/* Duplicates are served from the cache: counted executions prove it. */
+static void
+test_cluster_duplicates_run_once(void **state)
+{
+	struct fx *f = *state;
+	enum { DISTINCT = 20, N = 120 };
+	ksched_task *ts[N];
+	uint64_t ids[N], before = executions(f);
+	char arg[DISTINCT][16];
+	struct ksched_task_status st[N];
+	int cached = 0;
+
+	for (int i = 0; i < DISTINCT; i++)
+		snprintf(arg[i], sizeof(arg[i]), "dup%d", i);
+	for (int i = 0; i < N; i++)
+		ts[i] = exec_task("/bin/echo", arg[i % DISTINCT], NULL);
+	assert_int_equal(ksched_client_submit(f->c,
+					      (const ksched_task *const *)ts,
+					      N, ids, NULL),
+			 KSCHED_OK);
+	wait_all(f, ids, N, 60);
+	assert_int_equal(ksched_client_status(f->c, ids, N, st), KSCHED_OK);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(st[i].state, KSCHED_STATE_SUCCEEDED);
+		cached += st[i].cached;
+		ksched_task_free(ts[i]);
+	}
+	print_message("executions %llu, cached %d\n",
+		      (unsigned long long)(executions(f) - before), cached);
+	assert_int_equal(executions(f) - before, DISTINCT);
+	assert_int_equal(cached, N - DISTINCT);
+	/* And again, all from the cache at submit. */
+	ksched_task *t = exec_task("/bin/echo", "dup3", NULL);
+	bool c;
+	assert_int_equal(ksched_client_submit(f->c,
+					      (const ksched_task *const *)&t,
+					      1, ids, &c),
+			 KSCHED_OK);
+	assert_true(c);
+	ksched_task_free(t);
+	assert_int_equal(executions(f) - before, DISTINCT);
+}
+
+static void
+test_cluster_exec_failures_reported(void **state)
+{
+	struct fx *f = *state;
+	ksched_task *ts[2] = {exec_task("/bin/sh", "-c",
+					"echo oops >&2; exit 3"),
+			      exec_task("/nonexistent/prog", NULL, NULL)};
+	struct ksched_task_status st[2];
+	uint64_t ids[2];
+
+	assert_int_equal(ksched_client_submit(f->c,
+					      (const ksched_task *const *)ts,
+					      2, ids, NULL),
+			 KSCHED_OK);
+	wait_all(f, ids, 2, 30);
+	assert_int_equal(ksched_client_status(f->c, ids, 2, st), KSCHED_OK);
+	assert_int_equal(st[0].state, KSCHED_STATE_DEAD);
+	assert_non_null(strstr(st[0].last_error, "exit status 3"));
+	assert_non_null(strstr(st[0].last_error, "oops"));
+	assert_int_equal(st[1].state, KSCHED_STATE_DEAD);
+	assert_non_null(strstr(st[1].last_error, "/nonexistent/prog"));
+	ksched_task_free(ts[0]);
+	ksched_task_free(ts[1]);
+}
+
+static void
+test_cluster_too_big_stays_pending(void **state)
+{
+	struct fx *f = *state;
+	ksched_task *t = exec_task("/bin/true", NULL, NULL);
+	struct ksched_task_status st;
+	uint64_t id, remaining;
+	int64_t end = td_now_ms() + 5000 * tu_slow();
+
+	ksched_task_set_resources(t, 64000, 16, 0);
+	assert_int_equal(ksched_client_submit(f->c,
+					      (const ksched_task *const *)&t,
+					      1, &id, NULL),
+			 KSCHED_OK);
+	ksched_task_free(t);
+	assert_int_equal(ksched_client_wait(f->c, &id, 1, false, 1000,
+					    &remaining),
+			 KSCHED_OK);
+	assert_int_equal(remaining, 1);
+	do {
+		assert_int_equal(ksched_client_status(f->c, &id, 1, &st),
+				 KSCHED_OK);
+	} while (!st.pending_reason[0] && td_now_ms() < end);
+	assert_int_equal(st.state, KSCHED_STATE_READY);
+	print_message("pending: %s\n", st.pending_reason);
+	assert_non_null(strstr(st.pending_reason, "no worker is large enough"));
+}
+
+/* Every program refuses bad flags with exit status 2. */
+static void
+test_cluster_bad_flags_exit_2(void **state)
+{
+	static const char *progs[] = {"ksched-master", "ksched-worker",
+				      "kschedctl"};
+	const char *bogus[] = {"--no-such-flag", NULL};
+	int st;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		pid_t p = td_start(progs[i], NULL, bogus);
+		int64_t end = td_now_ms() + 5000 * tu_slow();
+		while (waitpid(p, &st, WNOHANG) == 0 && td_now_ms() < end)
+			td_sleep_ms(10);
+		if (td_now_ms() >= end) {
+			td_kill(p);
+			fail_msg("%s did not exit", progs[i]);
+		}
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 2);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(n) cmocka_unit_test_setup_teardown(n, setup, teardown)
+		T(test_cluster_thousand_tasks_correct),
+		T(test_cluster_duplicates_run_once),
+		T(test_cluster_exec_failures_reported),
+		T(test_cluster_too_big_stays_pending),
+		cmocka_unit_test(test_cluster_bad_flags_exit_2),
+#undef T
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
