@@ -26,7 +26,7 @@ static const char usage[] =
 	")\n"
 	"  --heartbeat-interval MS   survey interval (default 1000)\n"
 	"  --suspect-after N         missed surveys before suspect (2)\n"
-	"  --dead-after N            missed surveys before dead (5)\n"
+	"  --dead-after N            missed surveys before dead (3)\n"
 	"  --lease MS                lease of tasks without timeout (60000)\n"
 	"  --seed N                  lease tokens and jitter (default: clock)\n"
 	"  --log-level LEVEL         err|warn|notice|info|debug (notice)\n"

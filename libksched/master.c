@@ -24,7 +24,7 @@ ksched_master_config_init(struct ksched_master_config *cfg)
 	cfg->heartbeat_url = KSCHED_HEARTBEAT_URL;
 	cfg->heartbeat_ms = 1000;
 	cfg->suspect_after = 2;
-	cfg->dead_after = 5;
+	cfg->dead_after = 3;
 	cfg->lease_ms = 60000;
 	cfg->max_wait_ms = 30000;
 }

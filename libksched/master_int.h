@@ -61,6 +61,8 @@ struct ksched_master {
 	uint64_t *sessions; /* per worker index */
 	size_t nsessions;
 	uint64_t survey_seq;
+#define MASTER_CANCELS_MAX 4096 /* cancels announced per survey */
+	uint64_t cancel_buf[MASTER_CANCELS_MAX];
 	int64_t started;
 	uint64_t bad_messages;
 	bool changed; /* something finished or arrived this turn */

@@ -222,6 +222,9 @@ ksched__master_survey(struct ksched_master *m)
 	pthread_mutex_unlock(&m->lock);
 	sv.version = KSCHED_PROTO_VERSION;
 	sv.seq = ++m->survey_seq;
+	sv.cancel = m->cancel_buf;
+	sv.n_cancel = ksched_sched_cancels(m->s, m->cancel_buf,
+					   MASTER_CANCELS_MAX);
 	len = ksched__survey__get_packed_size(&sv);
 	if (nng_msg_alloc(&msg, len) != 0) {
 		x->state = MCTX_DONE;

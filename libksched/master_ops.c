@@ -462,6 +462,53 @@ op_cache(struct ksched_master *m, struct mctx *x, Ksched__CacheReq *r)
 	ksched__master_reply(x, &rep);
 }
 
+static void
+op_retry(struct ksched_master *m, struct mctx *x, Ksched__RetryReq *r,
+	 int64_t now)
+{
+	Ksched__Reply rep = ksched__master_reply_init();
+	Ksched__RetryRep body = KSCHED__RETRY_REP__INIT;
+	int32_t *errs = ksched__calloc(r->n_ids ? r->n_ids : 1, sizeof(*errs));
+
+	if (!errs) {
+		ksched__master_reply_err(x, KSCHED_ENOMEM, NULL);
+		return;
+	}
+	for (size_t i = 0; i < r->n_ids; i++)
+		errs[i] = (int32_t)ksched_sched_retry(m->s, r->ids[i], now);
+	body.n_errs = r->n_ids;
+	body.errs = errs;
+	rep.body_case = KSCHED__REPLY__BODY_RETRY;
+	rep.retry = &body;
+	ksched__master_reply(x, &rep);
+	ksched__free(errs);
+	m->changed = true;
+}
+
+static void
+op_drain(struct ksched_master *m, struct mctx *x, Ksched__DrainReq *r)
+{
+	Ksched__Reply rep = ksched__master_reply_init();
+	Ksched__DrainRep body = KSCHED__DRAIN_REP__INIT;
+	ksched_members *mem = ksched_sched_members(m->s);
+	struct ksched_worker_status st;
+	uint32_t i;
+
+	if (ksched_members_find(mem, r->worker, &i) ||
+	    ksched_sched_worker_drain(m->s, i) ||
+	    ksched_members_status(mem, i, &st)) {
+		ksched__master_reply_err(x, KSCHED_ENOENT, "no such worker");
+		return;
+	}
+	KLOG(KSCHED_LOG_NOTICE, "msg=\"worker draining\" worker=%s running=%u",
+	     st.id, st.running);
+	body.running = st.running;
+	rep.body_case = KSCHED__REPLY__BODY_DRAIN;
+	rep.drain = &body;
+	ksched__master_reply(x, &rep);
+	m->changed = true;
+}
+
 int
 ksched__master_control(struct ksched_master *m, struct mctx *x,
 		       Ksched__Request *req, int64_t now)
@@ -492,6 +539,12 @@ ksched__master_control(struct ksched_master *m, struct mctx *x,
 		break;
 	case KSCHED__REQUEST__BODY_CACHE:
 		op_cache(m, x, req->cache);
+		break;
+	case KSCHED__REQUEST__BODY_RETRY:
+		op_retry(m, x, req->retry, now);
+		break;
+	case KSCHED__REQUEST__BODY_DRAIN:
+		op_drain(m, x, req->drain);
 		break;
 	default:
 		m->bad_messages++;

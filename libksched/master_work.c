@@ -98,9 +98,13 @@ completions(struct ksched_master *m, Ksched__Completion **done, size_t n,
 {
 	for (size_t i = 0; i < n; i++) {
 		Ksched__Completion *c = done[i];
-		ksched_err e = ksched_sched_complete(
-			m->s, c->id, c->token, now, c->ok, c->result.data,
-			c->result.len, c->error[0] ? c->error : NULL);
+		ksched_err e =
+			c->released
+				? ksched_sched_release(m->s, c->id, c->token, now)
+				: ksched_sched_complete(
+					  m->s, c->id, c->token, now, c->ok,
+					  c->result.data, c->result.len,
+					  c->error[0] ? c->error : NULL);
 		if (e && e != KSCHED_ESTALE)
 			KLOG(KSCHED_LOG_WARN,
 			     "msg=\"completion not recorded\" task=%llu "
@@ -120,9 +124,13 @@ seen(struct ksched_master *m, uint32_t index, int64_t now)
 
 	if (!ksched_members_status(mem, index, &st)) {
 		ksched_members_seen(mem, index, now, st.load);
-		if (st.state == KSCHED_WORKER_SUSPECT)
+		if (st.state == KSCHED_WORKER_SUSPECT) {
+			KLOG(KSCHED_LOG_NOTICE,
+			     "msg=\"worker back\" worker=%s silent_ms=%lld",
+			     st.id, (long long)(now - st.last_seen));
 			ksched_members_set_state(mem, index,
 						 KSCHED_WORKER_ALIVE);
+		}
 	}
 }
 
@@ -152,6 +160,16 @@ op_complete(struct ksched_master *m, struct mctx *x, Ksched__CompleteReq *r,
 	rep.complete = &body;
 	ksched__master_reply(x, &rep);
 	ksched__free(errs);
+}
+
+static bool
+draining(struct ksched_master *m, uint32_t index)
+{
+	struct ksched_worker_status st;
+
+	return !ksched_members_status(ksched_sched_members(m->s), index,
+				      &st) &&
+	       st.state == KSCHED_WORKER_DRAINING;
 }
 
 /* Answer a lease request with its tasks (maybe none). */
@@ -189,6 +207,7 @@ lease_reply(struct ksched_master *m, struct mctx *x,
 	body.n_tasks = k;
 	body.tasks = ap;
 	/* The completions were recorded when the request arrived. */
+	body.drain = draining(m, x->worker);
 	body.n_done_errs = x->nerrs;
 	body.done_errs = x->errs;
 	rep.body_case = KSCHED__REPLY__BODY_LEASE;
@@ -394,7 +413,8 @@ dispatch_parked(struct ksched_master *m, int64_t now)
 				a[j].id = 0; /* taken */
 			}
 		}
-		if (k == 0 && x->max && now < x->deadline)
+		if (k == 0 && x->max && now < x->deadline &&
+		    !draining(m, x->worker))
 			continue;
 		for (pp = &m->parked_leases; *pp != x; pp = &(*pp)->next)
 			;

@@ -153,7 +153,8 @@ sub0(int64_t a, int64_t b)
 
 void
 ksched_members_release(ksched_members *m, uint32_t index,
-		       const struct ksched_resources *need, bool ok)
+		       const struct ksched_resources *need,
+		       enum ksched_outcome outcome)
 {
 	struct ksched_worker_status *w;
 
@@ -166,9 +167,9 @@ ksched_members_release(ksched_members *m, uint32_t index,
 	w->allocated.slots = sub0(w->allocated.slots, need->slots);
 	if (w->running)
 		w->running--;
-	if (ok)
+	if (outcome == KSCHED_OUTCOME_COMPLETED)
 		w->completed++;
-	else
+	else if (outcome == KSCHED_OUTCOME_FAILED)
 		w->failed++;
 }
 

@@ -125,6 +125,11 @@ check_request(const Ksched__Request *m, char *err, size_t errlen)
 	case KSCHED__REQUEST__BODY_CANCEL:
 		return COUNT_OK(m->cancel->n_ids) ||
 		       perr(err, errlen, "cancel: too many ids");
+	case KSCHED__REQUEST__BODY_RETRY:
+		return COUNT_OK(m->retry->n_ids) ||
+		       perr(err, errlen, "retry: too many ids");
+	case KSCHED__REQUEST__BODY_DRAIN:
+		return check_worker_name(m->drain->worker, err, errlen);
 	case KSCHED__REQUEST__BODY_LIST:
 		return m->list->limit <= 10000 ||
 		       perr(err, errlen, "list: limit above 10000");
@@ -206,10 +211,12 @@ Ksched__Survey *
 ksched__proto_survey_decode(const void *buf, size_t len, char *err,
 			    size_t errlen)
 {
-	Ksched__Survey *m = len <= 4096 ? ksched__survey__unpack(&pa, len, buf)
-					: NULL;
+	Ksched__Survey *m = len <= KSCHED_PROTO_MSG_MAX
+				    ? ksched__survey__unpack(&pa, len, buf)
+				    : NULL;
 
-	if (m && m->version == KSCHED_PROTO_VERSION)
+	if (m && m->version == KSCHED_PROTO_VERSION &&
+	    m->n_cancel <= KSCHED_PROTO_ITEMS_MAX)
 		return m;
 	perr(err, errlen, "malformed survey (%zu bytes)", len);
 	if (m)

@@ -48,6 +48,7 @@ struct ksched_sched {
 	struct u64map running;	/* id -> tinfo */
 	struct u64map flight;	/* key64 -> primary tinfo */
 	struct u64map attached; /* follower id -> primary tinfo */
+	struct u64map cancels;	/* canceled while running: id -> worker+1 */
 	uint64_t *scan;
 	struct ksched_sched_stats st;
 };
@@ -155,11 +156,11 @@ set_reason(struct tinfo *t, const char *why)
 }
 
 static void
-stop_running(ksched_sched *s, struct tinfo *t, bool ok)
+stop_running(ksched_sched *s, struct tinfo *t, enum ksched_outcome how)
 {
 	if (t->worker < 0)
 		return;
-	ksched_members_release(s->members, (uint32_t)t->worker, &t->need, ok);
+	ksched_members_release(s->members, (uint32_t)t->worker, &t->need, how);
 	ksched__u64map_del(&s->running, t->id);
 	t->worker = -1;
 	t->token = 0;
@@ -216,6 +217,7 @@ ksched_sched_new(ksched_queue *q, ksched_cache *c,
 	ksched__u64map_init(&s->running);
 	ksched__u64map_init(&s->flight);
 	ksched__u64map_init(&s->attached);
+	ksched__u64map_init(&s->cancels);
 	s->scan = ksched__calloc(s->cfg.scan_max, sizeof(*s->scan));
 	e = s->scan ? ksched_members_new(&s->members) : KSCHED_ENOMEM;
 	if (!e)
@@ -240,6 +242,7 @@ ksched_sched_free(ksched_sched *s)
 	ksched__u64map_free(&s->running);
 	ksched__u64map_free(&s->flight);
 	ksched__u64map_free(&s->attached);
+	ksched__u64map_free(&s->cancels);
 	ksched_members_free(s->members);
 	ksched__free(s->scan);
 	ksched__free(s);
@@ -425,6 +428,30 @@ ksched_sched_submit(ksched_sched *s, const ksched_task *const *tasks,
 
 /* ---- workers ------------------------------------------------------------ */
 
+/* Cancels are announced until the worker no longer runs the task. */
+static void
+prune_cancels(ksched_sched *s, uint32_t index, const uint64_t *running,
+	      size_t nrunning)
+{
+	size_t i = 0;
+
+	while (i < s->cancels.cap) {
+		struct u64map_slot *sl = &s->cancels.slots[i];
+		bool still = false;
+		if (!sl->key || (uintptr_t)sl->val != (uintptr_t)index + 1) {
+			i++;
+			continue;
+		}
+		for (size_t j = 0; j < nrunning && !still; j++)
+			still = running[j] == sl->key;
+		if (still)
+			i++;
+		else
+			ksched__u64map_del(&s->cancels, sl->key);
+	}
+}
+
+
 /* Give back every lease held by worker index. */
 static void
 release_worker(ksched_sched *s, uint32_t index, int64_t now)
@@ -441,7 +468,7 @@ release_worker(ksched_sched *s, uint32_t index, int64_t now)
 			KLOG(KSCHED_LOG_WARN,
 			     "msg=\"cannot hand back lease\" task=%llu",
 			     (unsigned long long)t->id);
-		stop_running(s, t, false);
+		stop_running(s, t, KSCHED_OUTCOME_NONE);
 		/* Deletion may move a later slot into i: look at i again. */
 	}
 }
@@ -467,6 +494,7 @@ ksched_sched_worker_leave(ksched_sched *s, uint32_t index, int64_t now)
 	if (!ksched_members_exists(s->members, index))
 		return KSCHED_ENOENT;
 	release_worker(s, index, now);
+	prune_cancels(s, index, NULL, 0);
 	return ksched_members_leave(s->members, index);
 }
 
@@ -475,6 +503,41 @@ lease_for(const ksched_sched *s, const struct tinfo *t)
 {
 	return t->timeout_ms > 0 ? t->timeout_ms + s->cfg.lease_grace_ms
 				 : s->cfg.lease_ms;
+}
+
+/*
+ * A worker reports a lease the core does not know: one from before a
+ * restart of the master.  Adopt it, so it keeps its lease and its
+ * resources are counted, instead of expiring while it runs.
+ */
+static void
+adopt(ksched_sched *s, uint32_t index, uint64_t id, int64_t now)
+{
+	struct ksched_task_info info;
+	struct tinfo *t;
+
+	if (ksched__u64map_get(&s->cancels, id) ||
+	    ksched_queue_get(s->q, id, &info, NULL) ||
+	    info.state != KSCHED_STATE_LEASED ||
+	    (info.flags & KSCHED_TASK_ATTACHED) || tinfo_get(s, id, &t))
+		return;
+	if (t->worker >= 0 ||
+	    ksched_members_alloc(s->members, index, &t->need) ||
+	    ksched__u64map_put(&s->running, id, t)) {
+		if (t->worker < 0)
+			ksched_members_release(s->members, index, &t->need,
+					       KSCHED_OUTCOME_NONE);
+		return;
+	}
+	t->worker = index;
+	t->token = info.token;
+	t->deadline = info.due;
+	if (flight_register(s, t))
+		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track key\" task=%llu",
+		     (unsigned long long)id);
+	KLOG(KSCHED_LOG_NOTICE, "msg=\"lease adopted\" task=%llu worker=%u",
+	     (unsigned long long)id, index);
+	(void)now;
 }
 
 ksched_err
@@ -487,10 +550,15 @@ ksched_sched_worker_heartbeat(ksched_sched *s, uint32_t index, int64_t now,
 	if (!ksched_members_exists(s->members, index))
 		return KSCHED_ENOENT;
 	ksched_members_seen(s->members, index, now, load);
+	prune_cancels(s, index, running, nrunning);
 	for (size_t i = 0; i < nrunning && !e; i++) {
 		struct tinfo *t = ksched__u64map_get(&s->running, running[i]);
 		int64_t lease;
-		if (!t || t->worker != (int64_t)index || t->timeout_ms > 0)
+		if (!t) {
+			adopt(s, index, running[i], now);
+			continue;
+		}
+		if (t->worker != (int64_t)index || t->timeout_ms > 0)
 			continue;
 		/* Renew once half the lease is gone. */
 		lease = lease_for(s, t);
@@ -502,6 +570,26 @@ ksched_sched_worker_heartbeat(ksched_sched *s, uint32_t index, int64_t now,
 			e = KSCHED_OK;
 	}
 	return e;
+}
+
+size_t
+ksched_sched_cancels(const ksched_sched *s, uint64_t *ids, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->cancels.cap && n < max; i++)
+		if (s->cancels.slots[i].key)
+			ids[n++] = s->cancels.slots[i].key;
+	return n;
+}
+
+ksched_err
+ksched_sched_worker_drain(ksched_sched *s, uint32_t index)
+{
+	if (!ksched_members_exists(s->members, index))
+		return KSCHED_ENOENT;
+	ksched_members_set_state(s->members, index, KSCHED_WORKER_DRAINING);
+	return KSCHED_OK;
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -576,7 +664,8 @@ place(ksched_sched *s, struct tinfo *t, uint32_t w, int64_t now,
 		e = e ? e : KSCHED_ENOMEM;
 	}
 	if (e || flight_register(s, t) != 0) {
-		ksched_members_release(s->members, w, &t->need, false);
+		ksched_members_release(s->members, w, &t->need,
+				       KSCHED_OUTCOME_NONE);
 		ksched__u64map_del(&s->running, t->id);
 		return e ? e : KSCHED_ENOMEM;
 	}
@@ -667,7 +756,7 @@ static void
 ended(ksched_sched *s, struct tinfo *t, int64_t now, bool ok,
       const void *result, size_t len)
 {
-	stop_running(s, t, ok);
+	stop_running(s, t, ok ? KSCHED_OUTCOME_COMPLETED : KSCHED_OUTCOME_FAILED);
 	resolve_followers(s, t, now, ok, result, len);
 	tinfo_drop(s, t);
 }
@@ -705,7 +794,7 @@ report_fail(ksched_sched *s, struct tinfo *t, uint64_t token, int64_t now,
 	if (st == KSCHED_STATE_DEAD)
 		ended(s, t, now, false, NULL, 0);
 	else
-		stop_running(s, t, false);
+		stop_running(s, t, KSCHED_OUTCOME_FAILED);
 	return KSCHED_OK;
 }
 
@@ -749,9 +838,41 @@ ksched_sched_cancel(ksched_sched *s, uint64_t id, int64_t now)
 	if (ksched__u64map_get(&s->attached, id))
 		detach(s, id);
 	t = ksched__u64map_get(&s->tasks, id);
+	/* Its worker is told to stop it (ksched_sched_cancels()). */
+	if (t && t->worker >= 0 &&
+	    ksched__u64map_put(&s->cancels, id,
+			       (void *)(uintptr_t)(t->worker + 1)))
+		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track cancel\" task=%llu",
+		     (unsigned long long)id);
 	if (t)
 		ended(s, t, now, false, NULL, 0);
 	return KSCHED_OK;
+}
+
+ksched_err
+ksched_sched_retry(ksched_sched *s, uint64_t id, int64_t now)
+{
+	ksched_err e = ksched_queue_retry(s->q, id, now);
+
+	if (!e)
+		KLOG(KSCHED_LOG_NOTICE, "msg=\"task retried by hand\" task=%llu",
+		     (unsigned long long)id);
+	return e;
+}
+
+ksched_err
+ksched_sched_release(ksched_sched *s, uint64_t id, uint64_t token,
+		     int64_t now)
+{
+	struct tinfo *t = ksched__u64map_get(&s->running, id);
+	ksched_err e;
+
+	if (t && t->token != token)
+		return KSCHED_ESTALE;
+	e = ksched_queue_release(s->q, id, token, now);
+	if (!e && t)
+		stop_running(s, t, KSCHED_OUTCOME_NONE);
+	return e;
 }
 
 ksched_err
@@ -772,7 +893,7 @@ ksched_sched_tick(ksched_sched *s, int64_t now, int64_t *next)
 		s->st.expired++;
 		e = report_fail(s, t, t->token, now, "lease expired");
 		if (e == KSCHED_ESTALE) {
-			stop_running(s, t, false);
+			stop_running(s, t, KSCHED_OUTCOME_FAILED);
 			e = KSCHED_OK;
 		}
 		/* t left the running map: slot i holds another entry. */

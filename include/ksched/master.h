@@ -30,7 +30,7 @@ struct ksched_master_config {
 	const char *heartbeat_url; /* default KSCHED_HEARTBEAT_URL */
 	int64_t heartbeat_ms;	   /* survey interval, default 1000 */
 	int suspect_after;	   /* missed surveys to suspect, default 2 */
-	int dead_after;		   /* missed surveys to dead, default 5 */
+	int dead_after;		   /* missed surveys to dead, default 3 */
 	int64_t lease_ms;	   /* lease without timeout, default 60000 */
 	int64_t max_wait_ms;	   /* longest long-poll held, default 30000 */
 	uint64_t seed;		   /* lease tokens, jitter; 0 = from clock */

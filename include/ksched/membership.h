@@ -90,17 +90,25 @@ KSCHED_API uint32_t ksched_members_capacity(const ksched_members *m);
 KSCHED_API bool ksched_members_exists(const ksched_members *m,
 				      uint32_t index);
 
+/* How a task left a worker, for its counters. */
+enum ksched_outcome {
+	KSCHED_OUTCOME_NONE = 0,      /* handed back or moved: not counted */
+	KSCHED_OUTCOME_COMPLETED = 1,
+	KSCHED_OUTCOME_FAILED = 2,
+};
+
 /*
  * ksched_members_alloc / _release: add or take back need to or from the
  * allocation of worker index (one slot per call).  alloc refuses with
- * KSCHED_ENOSPC what does not fit; release never goes below zero.
+ * KSCHED_ENOSPC what does not fit; release never goes below zero and
+ * counts the outcome.
  */
 KSCHED_API KSCHED_NODISCARD ksched_err
 ksched_members_alloc(ksched_members *m, uint32_t index,
 		     const struct ksched_resources *need);
 KSCHED_API void ksched_members_release(ksched_members *m, uint32_t index,
 				       const struct ksched_resources *need,
-				       bool ok);
+				       enum ksched_outcome outcome);
 
 /* ksched_members_seen: a heartbeat from worker index at now. */
 KSCHED_API void ksched_members_seen(ksched_members *m, uint32_t index,

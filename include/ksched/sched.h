@@ -108,7 +108,9 @@ ksched_sched_worker_leave(ksched_sched *s, uint32_t index, int64_t now);
 
 /*
  * ksched_sched_worker_heartbeat: the worker answered a survey, running the
- * listed tasks: their leases are renewed.
+ * listed tasks: their leases are renewed.  A listed lease the core does not
+ * know (granted before the master restarted) is adopted: it keeps its lease
+ * and its resources are counted on this worker.
  */
 KSCHED_API KSCHED_NODISCARD ksched_err
 ksched_sched_worker_heartbeat(ksched_sched *s, uint32_t index, int64_t now,
@@ -136,6 +138,35 @@ KSCHED_API KSCHED_NODISCARD ksched_err
 ksched_sched_complete(ksched_sched *s, uint64_t id, uint64_t token,
 		      int64_t now, bool ok, const void *result, size_t len,
 		      const char *error);
+
+/*
+ * ksched_sched_release: the holder of lease (id, token) hands it back
+ * unfinished (it drains or stops): the task is ready again and the attempt
+ * is not counted.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sched_release(ksched_sched *s, uint64_t id, uint64_t token,
+		     int64_t now);
+
+/* ksched_sched_retry: a DEAD task gets a fresh retry budget. */
+KSCHED_API KSCHED_NODISCARD ksched_err ksched_sched_retry(ksched_sched *s,
+							  uint64_t id,
+							  int64_t now);
+
+/*
+ * ksched_sched_worker_drain: give worker index no new work (its state is
+ * KSCHED_WORKER_DRAINING until it registers again).
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sched_worker_drain(ksched_sched *s, uint32_t index);
+
+/*
+ * ksched_sched_cancels: tasks canceled while running whose workers still
+ * report them: up to max ids; returns how many.  The master tells the
+ * workers to stop them.
+ */
+KSCHED_API size_t ksched_sched_cancels(const ksched_sched *s, uint64_t *ids,
+				       size_t max);
 
 /* ksched_sched_cancel: cancel a task that has not ended. */
 KSCHED_API KSCHED_NODISCARD ksched_err ksched_sched_cancel(ksched_sched *s,

@@ -74,16 +74,20 @@ test_membership_alloc_is_exact(void **state)
 	assert_int_equal(st.allocated.mem_mb, 800);
 	assert_int_equal(st.allocated.gpus, 1);
 	assert_int_equal(st.running, 3);
-	ksched_members_release(m, w, &need, true);
-	ksched_members_release(m, w, &gpu, false);
+	ksched_members_release(m, w, &need, KSCHED_OUTCOME_COMPLETED);
+	ksched_members_release(m, w, &gpu, KSCHED_OUTCOME_FAILED);
 	assert_int_equal(ksched_members_status(m, w, &st), 0);
 	assert_int_equal(st.allocated.cpu_milli, 1000);
 	assert_int_equal(st.allocated.gpus, 0);
 	assert_int_equal(st.completed, 1);
 	assert_int_equal(st.failed, 1);
+	ksched_members_release(m, w, &need, KSCHED_OUTCOME_NONE);
+	assert_int_equal(ksched_members_status(m, w, &st), 0);
+	assert_int_equal(st.completed, 1);
+	assert_int_equal(st.failed, 1);
 	/* Releasing more than allocated never goes negative. */
-	ksched_members_release(m, w, &need, true);
-	ksched_members_release(m, w, &need, true);
+	ksched_members_release(m, w, &need, KSCHED_OUTCOME_COMPLETED);
+	ksched_members_release(m, w, &need, KSCHED_OUTCOME_COMPLETED);
 	assert_int_equal(ksched_members_status(m, w, &st), 0);
 	assert_int_equal(st.allocated.cpu_milli, 0);
 	assert_int_equal(st.running, 0);

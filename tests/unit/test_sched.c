@@ -438,6 +438,97 @@ test_sched_restart_releases_attached(void **state)
 	assert_int_equal(state_of(f, id2, NULL), KSCHED_STATE_SUCCEEDED);
 }
 
+static void
+test_sched_cancel_running_is_announced(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	uint32_t w = join(f, "w", 1000, 2);
+	uint64_t id = submit(f, "cr", 500, 0, NULL), ids[4];
+
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 1);
+	assert_int_equal(ksched_sched_cancel(f->s, id, f->now), 0);
+	assert_int_equal(ksched_sched_cancels(f->s, ids, 4), 1);
+	assert_int_equal(ids[0], id);
+	/* Still running: still announced. */
+	assert_int_equal(ksched_sched_worker_heartbeat(f->s, w, f->now, 0, &id,
+						       1),
+			 0);
+	assert_int_equal(ksched_sched_cancels(f->s, ids, 4), 1);
+	/* Stopped: forgotten. */
+	assert_int_equal(ksched_sched_worker_heartbeat(f->s, w, f->now, 0,
+						       NULL, 0),
+			 0);
+	assert_int_equal(ksched_sched_cancels(f->s, ids, 4), 0);
+}
+
+/* After a master restart, a worker reporting an old lease keeps it. */
+static void
+test_sched_adopts_reported_lease_after_restart(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	struct ksched_worker_status st;
+	uint32_t w = join(f, "w", 1000, 2);
+	uint64_t id = submit(f, "ad", 700, 0, NULL);
+
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 1);
+	fx_close(f);
+	fx_open(f);
+	w = join(f, "w", 1000, 2);
+	assert_int_equal(ksched_sched_worker_heartbeat(f->s, w, f->now, 0, &id,
+						       1),
+			 0);
+	assert_int_equal(ksched_sched_worker_of(f->s, id), w);
+	assert_int_equal(ksched_members_status(ksched_sched_members(f->s), w,
+					       &st),
+			 0);
+	assert_int_equal(st.allocated.cpu_milli, 700);
+	/* Its lease still expires if the worker goes silent... but it
+	 * reports in time: it completes with the old token. */
+	assert_int_equal(ksched_sched_complete(f->s, id, a[0].token, f->now,
+					       true, "x", 1, NULL),
+			 0);
+	assert_int_equal(ksched_members_status(ksched_sched_members(f->s), w,
+					       &st),
+			 0);
+	assert_int_equal(st.allocated.cpu_milli, 0);
+}
+
+static void
+test_sched_release_retry_drain(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	struct ksched_task_info info;
+	uint32_t w1 = join(f, "w1", 1000, 1), w2 = join(f, "w2", 1000, 1);
+	uint32_t ws[2] = {w1, w2};
+	uint64_t id = submit(f, "rr", 1000, 0, NULL);
+
+	/* w1 drains: everything goes to w2. */
+	assert_int_equal(ksched_sched_worker_drain(f->s, w1), 0);
+	assert_int_equal(dispatch(f, ws, 2, a, 4), 1);
+	assert_int_equal(a[0].worker, w2);
+	/* Handed back unfinished: not an attempt. */
+	assert_int_equal(ksched_sched_release(f->s, id, a[0].token + 1, f->now),
+			 KSCHED_ESTALE);
+	assert_int_equal(ksched_sched_release(f->s, id, a[0].token, f->now),
+			 0);
+	assert_int_equal(ksched_queue_get(f->q, id, &info, NULL), 0);
+	assert_int_equal(info.state, KSCHED_STATE_READY);
+	assert_int_equal(info.attempts, 0);
+	/* Fails for good (no retries), then is retried by hand. */
+	assert_int_equal(dispatch(f, ws, 2, a, 4), 1);
+	assert_int_equal(ksched_sched_complete(f->s, id, a[0].token, f->now,
+					       false, NULL, 0, "boom"),
+			 0);
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_DEAD);
+	assert_int_equal(ksched_sched_retry(f->s, id, f->now), 0);
+	assert_int_equal(ksched_sched_retry(f->s, id, f->now), KSCHED_ESTATE);
+	assert_int_equal(dispatch(f, ws, 2, a, 4), 1);
+	assert_int_equal(a[0].attempt, 1);
+}
+
 int
 main(void)
 {
@@ -455,6 +546,9 @@ main(void)
 		T(test_sched_heartbeat_renews_lease),
 		T(test_sched_cancel_running),
 		T(test_sched_restart_releases_attached),
+		T(test_sched_cancel_running_is_announced),
+		T(test_sched_adopts_reported_lease_after_restart),
+		T(test_sched_release_retry_drain),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
