@@ -16,6 +16,7 @@
 
 #include "ksched/log.h"
 #include "ksched/worker.h"
+#include "worker_int.h" /* ksched__pi_estimate, shared with sim */
 
 #define DISPATCH_PORT 7701
 #define HEARTBEAT_PORT 7702
@@ -348,16 +349,6 @@ resolve_urls(struct opts *o)
 
 /* --- built-in handlers ------------------------------------------------ */
 
-static uint64_t
-sm64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* A handler result: a malloc()ed copy of s. */
 static ksched_err
 text_out(const char *s, void **out, size_t *len)
@@ -377,7 +368,7 @@ h_pi(void *arg, const ksched_task *t, void **out, size_t *len, char *err,
 	const char *p = ksched_task_payload(t, &n);
 	int64_t samples = 1000000, seed = 1;
 	char buf[256], *save = NULL;
-	uint64_t s, in = 0;
+	double pi = 0;
 
 	(void)arg;
 	if (n >= sizeof(buf)) {
@@ -400,14 +391,8 @@ h_pi(void *arg, const ksched_task *t, void **out, size_t *len, char *err,
 			 tok);
 		return KSCHED_EINVAL;
 	}
-	s = (uint64_t)seed;
-	for (int64_t i = 0; i < samples; i++) {
-		double x = (double)(sm64(&s) >> 11) * 0x1.0p-53;
-		double y = (double)(sm64(&s) >> 11) * 0x1.0p-53;
-
-		in += x * x + y * y < 1.0;
-	}
-	snprintf(buf, sizeof(buf), "%.6f", 4.0 * (double)in / (double)samples);
+	(void)ksched__pi_estimate((uint64_t)seed, (uint64_t)samples, NULL, &pi);
+	snprintf(buf, sizeof(buf), "%.6f", pi);
 	return text_out(buf, out, len);
 }
 

@@ -54,7 +54,10 @@ static const char help_text[] =
 "  status ID...                       show tasks\n"
 "  result ID                          write a task's result to stdout\n"
 "  wait ID...|--all [--timeout-s N]   wait until the tasks are final\n"
-"  cancel ID...                       cancel tasks\n"
+"  cancel ID...                       cancel tasks (running ones are\n"
+"                                     stopped by their worker)\n"
+"  retry ID...                        re-queue dead tasks, fresh budget\n"
+"  drain WORKER                       give a worker no new work\n"
 "  list [--state S] [--limit N] [--cursor C]   list tasks (default: the\n"
 "                                     pending, ready and leased ones)\n"
 "  workers                            show the workers\n"
@@ -886,8 +889,9 @@ cmd_wait(struct ctl *k, int argc, char **argv)
 
 #define NOT_ANSWERED ((ksched_err)-1)
 
+/* cancel and retry: ids in, a verdict per id out. */
 static int
-cmd_cancel(struct ctl *k, int argc, char **argv)
+ids_cmd(struct ctl *k, int argc, char **argv, bool retry)
 {
 	ksched_err *errs = NULL, e = KSCHED_OK;
 	uint64_t *ids;
@@ -900,22 +904,25 @@ cmd_cancel(struct ctl *k, int argc, char **argv)
 	for (size_t i = 0; !rc && i < n; i++)
 		errs[i] = NOT_ANSWERED;
 	if (!rc)
-		e = ksched_client_cancel(k->c, ids, n, errs);
+		e = retry ? ksched_client_retry(k->c, ids, n, errs)
+			  : ksched_client_cancel(k->c, ids, n, errs);
 	if (!rc && errs[n - 1] == NOT_ANSWERED) /* the call itself failed */
 		rc = fail(k, e);
 	for (size_t i = 0; !rc && i < n; i++) {
-		const char *why = errs[i] == KSCHED_ESTATE ? "already ended"
+		const char *done = retry ? "retried" : "canceled";
+		const char *why = errs[i] == KSCHED_ESTATE
+					  ? (retry ? "not dead" : "already ended")
 				  : errs[i] ? ksched_strerror(errs[i])
 					    : "";
 
 		json_array_append_new(
 		    a, json_pack("{s:I,s:b,s:s}", "id", (json_int_t)ids[i],
-				 "canceled", !errs[i], "error", why));
+				 done, !errs[i], "error", why));
 		if (errs[i] && !k->json)
 			warnx(k, "task %llu: %s", (unsigned long long)ids[i],
 			      why);
 		else if (!k->json)
-			printf("%llu canceled\n", (unsigned long long)ids[i]);
+			printf("%llu %s\n", (unsigned long long)ids[i], done);
 	}
 	if (!rc && k->json)
 		rc = emit_json(json_incref(a));
@@ -924,6 +931,44 @@ cmd_cancel(struct ctl *k, int argc, char **argv)
 	ksched__free(errs);
 	ksched__free(ids);
 	return rc;
+}
+
+static int
+cmd_cancel(struct ctl *k, int argc, char **argv)
+{
+	return ids_cmd(k, argc, argv, false);
+}
+
+static int
+cmd_retry(struct ctl *k, int argc, char **argv)
+{
+	return ids_cmd(k, argc, argv, true);
+}
+
+static int
+cmd_drain(struct ctl *k, int argc, char **argv)
+{
+	uint32_t running = 0;
+	ksched_err e;
+	int rc;
+
+	if (argc != 1)
+		return usage(k, argc ? "unexpected argument '%s'"
+				     : "missing worker id%s",
+			     argc ? argv[1] : "");
+	rc = connect_master(k);
+	if (rc)
+		return rc;
+	e = ksched_client_drain(k->c, argv[0], &running);
+	if (e)
+		return fail(k, e);
+	if (k->json)
+		return emit_json(json_pack("{s:s,s:b,s:I}", "worker", argv[0],
+					   "draining", 1, "running",
+					   (json_int_t)running));
+	printf("%s draining, %u task%s still running\n", argv[0], running,
+	       running == 1 ? "" : "s");
+	return EX_OK;
 }
 
 /* ---- list, workers, stats, cache ---------------------------------------- */
@@ -1101,7 +1146,8 @@ static const struct {
 } cmds[] = {
 	{"submit", cmd_submit, "pcmgrbTLNklePFfw"}, {"status", cmd_status, ""},
 	{"result", cmd_result, ""}, {"wait", cmd_wait, "as"},
-	{"cancel", cmd_cancel, ""}, {"list", cmd_list, "Snu"},
+	{"cancel", cmd_cancel, ""}, {"retry", cmd_retry, ""},
+	{"drain", cmd_drain, ""}, {"list", cmd_list, "Snu"},
 	{"workers", cmd_workers, ""}, {"stats", cmd_stats, ""},
 	{"cache", cmd_cache, "ka"}};
 /* clang-format on */

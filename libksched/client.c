@@ -557,34 +557,47 @@ ksched_client_wait(ksched_client *c, const uint64_t *ids, size_t n, bool all,
 	return e;
 }
 
+/* Cancel and retry share a shape: ids in, one ksched_err per id out. */
 static ksched_err
-cancel_chunk(ksched_client *c, const uint64_t *ids, size_t n, ksched_err *errs)
+ids_chunk(ksched_client *c, bool retry, const uint64_t *ids, size_t n,
+	  ksched_err *errs)
 {
 	Ksched__Request req = KSCHED__REQUEST__INIT;
 	Ksched__CancelReq cr = KSCHED__CANCEL_REQ__INIT;
+	Ksched__RetryReq rr = KSCHED__RETRY_REQ__INIT;
+	const char *what = retry ? "retry" : "cancel";
 	Ksched__Reply *r;
+	size_t got;
+	int32_t *v;
 	ksched_err e;
 
-	cr.n_ids = n;
-	cr.ids = (uint64_t *)ids;
-	req.body_case = KSCHED__REQUEST__BODY_CANCEL;
-	req.cancel = &cr;
-	if ((e = call(c, &req, KSCHED__REPLY__BODY_CANCEL, c->timeout_ms, &r)))
-		return e;
-	if (r->cancel->n_errs != n)
-		return count_mismatch(c, r, "cancel", r->cancel->n_errs, n);
-	for (size_t i = 0; i < n; i++) {
-		int32_t v = r->cancel->errs[i];
-
-		errs[i] = v < 0 ? KSCHED_EPROTO : (ksched_err)v;
+	cr.n_ids = rr.n_ids = n;
+	cr.ids = rr.ids = (uint64_t *)ids;
+	if (retry) {
+		req.body_case = KSCHED__REQUEST__BODY_RETRY;
+		req.retry = &rr;
+	} else {
+		req.body_case = KSCHED__REQUEST__BODY_CANCEL;
+		req.cancel = &cr;
 	}
+	e = call(c, &req,
+		 retry ? KSCHED__REPLY__BODY_RETRY : KSCHED__REPLY__BODY_CANCEL,
+		 c->timeout_ms, &r);
+	if (e)
+		return e;
+	got = retry ? r->retry->n_errs : r->cancel->n_errs;
+	v = retry ? r->retry->errs : r->cancel->errs;
+	if (got != n)
+		return count_mismatch(c, r, what, got, n);
+	for (size_t i = 0; i < n; i++)
+		errs[i] = v[i] < 0 ? KSCHED_EPROTO : (ksched_err)v[i];
 	ksched__proto_reply_free(r);
 	return KSCHED_OK;
 }
 
-ksched_err
-ksched_client_cancel(ksched_client *c, const uint64_t *ids, size_t n,
-		     ksched_err *errs)
+static ksched_err
+ids_op(ksched_client *c, bool retry, const uint64_t *ids, size_t n,
+       ksched_err *errs)
 {
 	ksched_err e = KSCHED_OK, *own = NULL;
 
@@ -592,7 +605,8 @@ ksched_client_cancel(ksched_client *c, const uint64_t *ids, size_t n,
 	if (!errs && n && !(errs = own = ksched__calloc(n, sizeof(*own))))
 		return KSCHED_ENOMEM;
 	for (size_t off = 0; off < n && !e; off += KSCHED_CLIENT_CHUNK)
-		e = cancel_chunk(c, ids + off, chunk_len(n, off), errs + off);
+		e = ids_chunk(c, retry, ids + off, chunk_len(n, off),
+			      errs + off);
 	for (size_t i = 0; i < n && !e; i++) {
 		if ((e = errs[i]))
 			seterr(c, "task %llu: %s", (unsigned long long)ids[i],
@@ -600,6 +614,43 @@ ksched_client_cancel(ksched_client *c, const uint64_t *ids, size_t n,
 	}
 	ksched__free(own);
 	return e;
+}
+
+ksched_err
+ksched_client_cancel(ksched_client *c, const uint64_t *ids, size_t n,
+		     ksched_err *errs)
+{
+	return ids_op(c, false, ids, n, errs);
+}
+
+ksched_err
+ksched_client_retry(ksched_client *c, const uint64_t *ids, size_t n,
+		    ksched_err *errs)
+{
+	return ids_op(c, true, ids, n, errs);
+}
+
+ksched_err
+ksched_client_drain(ksched_client *c, const char *worker, uint32_t *running)
+{
+	Ksched__Request req = KSCHED__REQUEST__INIT;
+	Ksched__DrainReq dr = KSCHED__DRAIN_REQ__INIT;
+	Ksched__Reply *r;
+	ksched_err e;
+
+	c->err[0] = 0;
+	if (!worker || !*worker)
+		return KSCHED_EINVAL;
+	dr.worker = (char *)worker;
+	req.body_case = KSCHED__REQUEST__BODY_DRAIN;
+	req.drain = &dr;
+	e = call(c, &req, KSCHED__REPLY__BODY_DRAIN, c->timeout_ms, &r);
+	if (e)
+		return e;
+	if (running)
+		*running = r->drain->running;
+	ksched__proto_reply_free(r);
+	return KSCHED_OK;
 }
 
 /* ---- list, workers, stats, cache ---------------------------------------- */

@@ -1,6 +1,6 @@
 /*
- * libksched - worker executors: exec (a process), sim (a simulated
- * computation), handlers; and the executor threads that run them.
+ * libksched - worker executors: exec (a process) and sim (a simulated
+ * computation); the threads that run them, and handlers, are in worker.c.
  *
  * exec uses posix_spawn (the worker is multi-threaded: nothing runs between
  * fork and exec but what the C library does) with the child in its own
@@ -744,12 +744,13 @@ sm64(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-static bool
-sim_pi(json_int_t samples, uint64_t seed, const atomic_bool *cancel, double *pi)
+bool
+ksched__pi_estimate(uint64_t seed, uint64_t samples, const atomic_bool *cancel,
+		    double *pi)
 {
 	uint64_t s = seed, in = 0;
 
-	for (json_int_t i = 0; i < samples; i++) {
+	for (uint64_t i = 0; i < samples; i++) {
 		double x = (double)(sm64(&s) >> 11) * 0x1.0p-53;
 		double y = (double)(sm64(&s) >> 11) * 0x1.0p-53;
 
@@ -805,118 +806,9 @@ ksched__sim_run(const ksched_task *t, const atomic_bool *cancel,
 	for (size_t i = 0; i < mlen; i += 4096)
 		mem[i] = (unsigned char)i; /* touch every page */
 	if (!sim_cpu(a.cpu_ms, cancel) || !sim_sleep(a.sleep_ms, cancel) ||
-	    !sim_pi(a.pi_samples, a.seed, cancel, &pi))
+	    !ksched__pi_estimate(a.seed, (uint64_t)a.pi_samples, cancel, &pi))
 		ksched__result_fail(r, -1, CANCELED_MSG);
 	else
 		sim_result(&a, pi, r);
 	ksched__free(mem);
-}
-
-/* --- handlers and the executor threads ---------------------------------- */
-
-static void
-handler_run(const struct ksched__handler *h, const ksched_task *t,
-	    struct ksched__result *r)
-{
-	char err[1024] = "";
-	void *out = NULL;
-	size_t len = 0;
-	ksched_err e = h->fn(h->arg, t, &out, &len, err, sizeof(err));
-
-	if (e == KSCHED_OK) {
-		r->ok = true;
-		r->out = out;
-		r->len = out ? len : 0;
-		return;
-	}
-	free(out); /* the handler's malloc() */
-	err[sizeof(err) - 1] = 0;
-	ksched__result_fail(r, -1, "%s", err[0] ? err : ksched_strerror(e));
-}
-
-void
-ksched__worker_run(ksched_worker *w, const ksched_task *t,
-		   const atomic_bool *cancel, struct ksched__result *r)
-{
-	const char *kind = ksched_task_kind(t);
-
-	for (size_t i = 0; i < w->nhandlers; i++) {
-		if (strcmp(w->handlers[i].kind, kind) == 0) {
-			handler_run(&w->handlers[i], t, r);
-			return;
-		}
-	}
-	if (strcmp(kind, KSCHED_KIND_EXEC) == 0)
-		ksched__exec_run(t, cancel, r);
-	else if (strcmp(kind, KSCHED_KIND_SIM) == 0)
-		ksched__sim_run(t, cancel, r);
-	else
-		ksched__result_fail(r, -1, "no handler for kind '%s'", kind);
-}
-
-static void
-run_job(ksched_worker *w, struct ksched__slot *s, struct ksched__job *j)
-{
-	int64_t t0 = ksched__mono_ms();
-
-	if (!j->task)
-		ksched__result_fail(&j->r, -1, "bad task spec: %s",
-				    j->bad ? j->bad : "out of memory");
-	else
-		ksched__worker_run(w, j->task, &s->cancel, &j->r);
-	j->run_ms = ksched__mono_ms() - t0;
-	if (j->r.ok && j->r.len > KSCHED_PROTO_RESULT_MAX)
-		ksched__result_fail(&j->r, -1,
-				    "result of %zu bytes is over the limit "
-				    "of %u",
-				    j->r.len, KSCHED_PROTO_RESULT_MAX);
-	KLOG(KSCHED_LOG_DEBUG,
-	     "msg=\"task done\" task=%" PRIu64 " ok=%d run_ms=%" PRId64, j->id,
-	     (int)j->r.ok, j->run_ms);
-	ksched_task_free(j->task);
-	j->task = NULL;
-}
-
-void *
-ksched__worker_exec_main(void *arg)
-{
-	struct ksched__slot *s = arg;
-	ksched_worker *w = s->w;
-
-	pthread_mutex_lock(&w->mu);
-	for (;;) {
-		struct ksched__job *j;
-
-		while (!w->exec_quit && !w->qhead)
-			pthread_cond_wait(&w->cv_exec, &w->mu);
-		if (w->exec_quit)
-			break;
-		j = w->qhead;
-		w->qhead = j->next;
-		if (!w->qhead)
-			w->qtail = NULL;
-		w->queued--;
-		j->next = NULL;
-		s->job = j;
-		w->st.running = ++w->busy;
-		pthread_mutex_unlock(&w->mu);
-		run_job(w, s, j);
-		pthread_mutex_lock(&w->mu);
-		s->job = NULL;
-		w->st.running = --w->busy;
-		w->st.executed++;
-		if (j->r.ok)
-			w->st.succeeded++;
-		else
-			w->st.failed++;
-		if (w->pending_tail)
-			w->pending_tail->next = j;
-		else
-			w->pending = j;
-		w->pending_tail = j;
-		pthread_cond_signal(&w->cv_disp);
-		pthread_cond_broadcast(&w->cv_idle);
-	}
-	pthread_mutex_unlock(&w->mu);
-	return NULL;
 }

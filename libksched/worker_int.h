@@ -1,6 +1,7 @@
 /*
- * Internal: the worker runtime shared between worker.c (API, threads,
- * protocol) and worker_exec.c (executors).  The executors know nothing of
+ * Internal: the worker runtime shared between worker.c (API, configuration,
+ * executor pool, start and stop), worker_net.c (the dispatch and heartbeat
+ * threads) and worker_exec.c (executors).  The executors know nothing of
  * the network and are tested on their own.
  */
 #ifndef KSCHED_WORKER_INT_H
@@ -53,18 +54,21 @@ void ksched__sim_run(const ksched_task *t, const atomic_bool *cancel,
 		     struct ksched__result *r);
 
 /*
+ * ksched__pi_estimate: a Monte Carlo estimate of pi from samples points
+ * drawn with splitmix64 from seed (so a seed gives one answer, bit for bit)
+ * into *pi (0 when samples is 0).  cancel may be NULL; once it reads true
+ * the estimate stops early and returns false, *pi untouched.  Used by the
+ * sim executor and the reference daemon's `pi` handler.
+ */
+bool ksched__pi_estimate(uint64_t seed, uint64_t samples,
+			 const atomic_bool *cancel, double *pi);
+
+/*
  * ksched__worker_run: run t with the executor or handler of w for its kind
  * (handlers are read-only while w runs, so no lock is taken).
  */
 void ksched__worker_run(ksched_worker *w, const ksched_task *t,
 			const atomic_bool *cancel, struct ksched__result *r);
-
-/*
- * ksched__worker_exec_main: the body of an executor thread (arg is its
- * struct ksched__slot): takes jobs from w's queue, runs them and appends
- * their completions to w->pending until w->exec_quit.
- */
-void *ksched__worker_exec_main(void *arg);
 
 /* --- the worker object ------------------------------------------------- */
 
@@ -111,7 +115,7 @@ struct ksched__slot {
 	struct ksched__job *job; /* running now, under w->mu */
 };
 
-struct ksched__net; /* the dispatch sockets and requests (worker.c) */
+struct ksched__net; /* the dispatch sockets and requests (worker_net.c) */
 
 struct ksched_worker {
 	/* configuration: set while stopped, read-only while running */
@@ -152,5 +156,45 @@ struct ksched_worker {
 	pthread_t hb_th;
 	bool disp_started, hb_started;
 };
+
+/* --- shared by worker.c and worker_net.c ------------------------------- */
+
+/*
+ * ksched__worker_wait: wait on cv (with w->mu held) until it is signalled
+ * or the monotonic clock reaches until (ms, as ksched__mono_ms); cv must
+ * use CLOCK_MONOTONIC.
+ */
+void ksched__worker_wait(ksched_worker *w, pthread_cond_t *cv, int64_t until);
+
+/*
+ * ksched__worker_net_open: open w->net: the dispatch REQ socket with its
+ * two contexts and the heartbeat respondent, both dialled (without
+ * waiting) to w's master URLs.  On failure what was opened stays for
+ * ksched__worker_net_close().
+ */
+ksched_err ksched__worker_net_open(ksched_worker *w);
+
+/*
+ * ksched__worker_net_close: after the threads: stop the requests, put the
+ * completions they carried back on w->pending, close the sockets and free
+ * w->net.  A no-op without w->net.
+ */
+void ksched__worker_net_close(ksched_worker *w);
+
+/*
+ * ksched__worker_net_flush: the executors are joined (under w->mu): the
+ * dispatch thread has a bounded time from now to deliver what is pending.
+ * A no-op without w->net.
+ */
+void ksched__worker_net_flush(ksched_worker *w);
+
+/*
+ * Thread bodies, arg is w, started by ksched_worker_start() with every
+ * signal blocked.  The dispatch thread registers, leases and sends
+ * completions until stopping and flushed (w->exec_done); the heartbeat
+ * thread answers the master's surveys until w->quit.
+ */
+void *ksched__worker_dispatch_main(void *arg);
+void *ksched__worker_hb_main(void *arg);
 
 #endif

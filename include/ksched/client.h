@@ -169,6 +169,24 @@ KSCHED_API KSCHED_NODISCARD ksched_err ksched_client_cancel(ksched_client *c,
 							    ksched_err *errs);
 
 /*
+ * ksched_client_retry: give n DEAD tasks a fresh retry budget (they are
+ * ready again).  errs as for ksched_client_cancel(): KSCHED_ESTATE for a
+ * task that is not dead.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err ksched_client_retry(ksched_client *c,
+							   const uint64_t *ids,
+							   size_t n,
+							   ksched_err *errs);
+
+/*
+ * ksched_client_drain: the master gives worker no new work; it finishes
+ * what it runs and may then exit.  *running (may be NULL) gets how many
+ * tasks it was running.  KSCHED_ENOENT for an unknown worker.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_client_drain(ksched_client *c, const char *worker, uint32_t *running);
+
+/*
  * ksched_client_list: tasks in state st with ids after cursor (0 to start),
  * in id order: up to limit (1..KSCHED_CLIENT_LIST_MAX) into out, *n how
  * many.  *next (may be NULL) gets the cursor of the next page, 0 at the end.
