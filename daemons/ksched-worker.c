@@ -485,31 +485,35 @@ write_ready(const char *path, const char *id)
 		say(KSCHED_LOG_ERR, "cannot write the ready file", path);
 }
 
-/* Wait for SIGTERM or SIGINT (blocked in main), then stop. */
+/*
+ * Wait for SIGTERM or SIGINT (blocked in main), or for a drain to finish
+ * (the master said so and nothing runs), then stop.
+ */
 static int
 run(ksched_worker *w, const struct opts *o, const sigset_t *sigs)
 {
 	bool ready = !o->ready[0];
+	const char *why = "drained";
 	int sig;
 
 	for (;;) {
 		struct timespec ts = {0, 100 * 1000000};
+		struct ksched_worker_stats st;
 
 		sig = sigtimedwait(sigs, NULL, &ts);
-		if (sig == SIGTERM || sig == SIGINT)
+		if (sig == SIGTERM || sig == SIGINT) {
+			why = sig == SIGTERM ? "SIGTERM" : "SIGINT";
 			break;
-		if (!ready) {
-			struct ksched_worker_stats st;
-
-			ksched_worker_stats(w, &st);
-			if (st.registered) {
-				write_ready(o->ready, o->id);
-				ready = true;
-			}
 		}
+		ksched_worker_stats(w, &st);
+		if (!ready && st.registered) {
+			write_ready(o->ready, o->id);
+			ready = true;
+		}
+		if (st.draining && st.running == 0)
+			break;
 	}
-	say(KSCHED_LOG_NOTICE, "stopping",
-	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	say(KSCHED_LOG_NOTICE, "stopping", why);
 	return ksched_worker_stop(w) == KSCHED_OK ? 0 : 1;
 }
 

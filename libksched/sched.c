@@ -704,6 +704,14 @@ serve_cached(ksched_sched *s, struct tinfo *t, int64_t now)
 	return e == KSCHED_OK;
 }
 
+static size_t
+scan_len(const ksched_sched *s, uint64_t total)
+{
+	uint64_t n = 64 + 8 * total;
+
+	return n < s->cfg.scan_max ? (size_t)n : s->cfg.scan_max;
+}
+
 ksched_err
 ksched_sched_dispatch(ksched_sched *s, int64_t now, const uint32_t *workers,
 		      const uint32_t *max, size_t nworkers,
@@ -720,8 +728,11 @@ ksched_sched_dispatch(ksched_sched *s, int64_t now, const uint32_t *workers,
 	for (size_t i = 0; i < nworkers; i++)
 		total += (left[i] = max[i]);
 	e = ksched_queue_promote(s->q, now, NULL);
+	/* Look at enough ready tasks to fill what was asked, with room to
+	 * skip those that fit nowhere, but not the whole window each turn. */
 	if (!e && total && outmax)
-		e = ksched_queue_ready_scan(s->q, s->cfg.scan_max, s->scan, &m);
+		e = ksched_queue_ready_scan(s->q, scan_len(s, total), s->scan,
+					    &m);
 	for (size_t i = 0; i < m && !e && total && *n < outmax; i++) {
 		struct tinfo *t, *p;
 		int64_t w;

@@ -336,7 +336,7 @@ exec_main(void *arg)
 
 		while (!w->exec_quit && !w->qhead)
 			pthread_cond_wait(&w->cv_exec, &w->mu);
-		if (w->exec_quit)
+		if (w->exec_quit || w->handback) /* the rest is handed back */
 			break;
 		j = w->qhead;
 		w->qhead = j->next;
@@ -345,11 +345,15 @@ exec_main(void *arg)
 		w->queued--;
 		j->next = NULL;
 		s->job = j;
+		atomic_store(&s->cancel, false);
 		w->st.running = ++w->busy;
 		pthread_mutex_unlock(&w->mu);
 		run_job(w, s, j);
 		pthread_mutex_lock(&w->mu);
 		s->job = NULL;
+		/* Cut short by a stop: hand it back, it was no attempt. */
+		if (w->handback && atomic_load(&s->cancel) && !j->r.ok)
+			j->r.released = true;
 		w->st.running = --w->busy;
 		w->st.executed++;
 		if (j->r.ok)
@@ -411,6 +415,7 @@ wait_idle(ksched_worker *w)
 	     "msg=\"stopping: ending running tasks\" "
 	     "tasks=%zu",
 	     w->busy);
+	w->handback = true;
 	for (size_t i = 0; i < w->nslots; i++)
 		atomic_store(&w->slots[i].cancel, true);
 }
@@ -433,7 +438,16 @@ threads_stop(ksched_worker *w)
 	pthread_mutex_lock(&w->mu);
 	while ((j = w->qhead) != NULL) { /* leased, never started */
 		w->qhead = j->next;
-		ksched__job_free(j);
+		/* Hand it back at once rather than let its lease run out. */
+		ksched_task_free(j->task);
+		j->task = NULL;
+		j->r.released = true;
+		j->next = NULL;
+		if (w->pending_tail)
+			w->pending_tail->next = j;
+		else
+			w->pending = j;
+		w->pending_tail = j;
 	}
 	w->qtail = NULL;
 	w->queued = 0;
@@ -481,6 +495,7 @@ ksched_worker_start(ksched_worker *w)
 	if (w->running)
 		return KSCHED_ESTATE;
 	w->stopping = w->exec_quit = w->exec_done = false;
+	w->handback = w->draining = w->st.draining = false;
 	w->disp_started = w->hb_started = false;
 	atomic_store(&w->quit, false);
 	w->registered = false;

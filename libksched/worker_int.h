@@ -29,6 +29,7 @@ struct ksched__result {
 	void *out;
 	size_t len;
 	char *error; /* NULL when ok */
+	bool released; /* handed back unfinished (stop): not an attempt */
 };
 
 /* ksched__result_clear: free what r holds and zero it. */
@@ -137,6 +138,8 @@ struct ksched_worker {
 	bool stopping;		/* no more leases */
 	bool exec_quit;		/* executors leave */
 	bool exec_done;		/* executors joined: flush and leave */
+	bool handback;		/* stopping: what is cut short is released */
+	bool draining;		/* the master gives no more work */
 	atomic_bool quit;	/* the heartbeat thread leaves */
 
 	struct ksched__job *qhead, *qtail; /* leased, not started */

@@ -218,6 +218,7 @@ wire_batch(const struct rpc *r, struct wire *wb)
 				      : (char *)"out of memory";
 		c->exit_status = j->r.exit_status;
 		c->run_ms = j->run_ms;
+		c->released = j->r.released;
 		wb->p[i] = c;
 	}
 	return true;
@@ -445,6 +446,12 @@ on_lease(ksched_worker *w, struct rpc *r, const Ksched__LeaseRep *lr)
 	batch_settle(w, r, lr->done_errs, lr->n_done_errs);
 	for (size_t i = 0; i < lr->n_tasks; i++)
 		job_add(w, lr->tasks[i]);
+	if (lr->drain && !w->draining) {
+		KLOG(KSCHED_LOG_NOTICE,
+		     "msg=\"draining: asking for no more work\" worker=%s",
+		     w->id);
+		w->draining = w->st.draining = true;
+	}
 	backoff_reset(w->net);
 	if (!lr->n_tasks) /* never spin on a master that does not park */
 		w->net->retry_at = ksched__mono_ms() + 10;
@@ -562,7 +569,7 @@ dispatch_step(ksched_worker *w)
 	if (!n->lease.busy && !w->registered && (!w->stopping || w->pending))
 		rpc_register(w);
 	else if (!n->lease.busy && w->registered && !w->stopping &&
-		 free_slots(w))
+		 !w->draining && free_slots(w))
 		rpc_carry(w, &n->lease, free_slots(w));
 	else if (!n->comp.busy && w->registered && w->pending)
 		rpc_carry(w, &n->comp, 0);
@@ -648,6 +655,42 @@ hb_fill(ksched_worker *w, Ksched__Heartbeat *hb, Ksched__Resources *fr)
 	return ids;
 }
 
+/*
+ * The master canceled these tasks: stop the ones running (their process
+ * groups are killed) and drop the ones not started.  Under w->mu.
+ */
+static void
+cancel_jobs(ksched_worker *w, const uint64_t *ids, size_t n)
+{
+	struct ksched__job **pp;
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < w->nslots; k++) {
+			struct ksched__slot *sl = &w->slots[k];
+			if (sl->job && sl->job->id == ids[i] &&
+			    !atomic_load(&sl->cancel)) {
+				KLOG(KSCHED_LOG_NOTICE,
+				     "msg=\"stopping canceled task\" task=%" PRIu64,
+				     ids[i]);
+				atomic_store(&sl->cancel, true);
+			}
+		}
+		for (pp = &w->qhead; *pp;) {
+			struct ksched__job *j = *pp;
+			if (j->id != ids[i]) {
+				pp = &j->next;
+				continue;
+			}
+			*pp = j->next;
+			w->queued--;
+			ksched__job_free(j);
+		}
+		w->qtail = NULL;
+		for (struct ksched__job *j = w->qhead; j; j = j->next)
+			w->qtail = j;
+	}
+}
+
 static void
 hb_answer(ksched_worker *w, nng_socket s, nng_msg *m)
 {
@@ -672,6 +715,11 @@ hb_answer(ksched_worker *w, nng_socket s, nng_msg *m)
 	hb.seq = sv->seq;
 	hb.worker = w->id;
 	hb.free = &fr;
+	if (sv->n_cancel) {
+		pthread_mutex_lock(&w->mu);
+		cancel_jobs(w, sv->cancel, sv->n_cancel);
+		pthread_mutex_unlock(&w->mu);
+	}
 	ksched__proto_survey_free(sv);
 	if (getloadavg(&load, 1) == 1)
 		hb.load = load;

@@ -132,6 +132,7 @@ struct ksched_worker_stats {
 	uint64_t running;	/* tasks running now */
 	uint64_t registrations; /* successful registrations */
 	bool registered;	/* holds a session with the master now */
+	bool draining;		/* the master drains it: no more work comes */
 };
 
 /* ksched_worker_stats: a consistent snapshot; thread safe. */
