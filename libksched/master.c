@@ -206,6 +206,20 @@ open_core(struct ksched_master *m, char *err, size_t errlen)
 	sc.lease_ms = m->cfg.lease_ms;
 	if (!e)
 		e = ksched_sched_new(m->q, m->c, &sc, now, &m->s);
+	if (!e) {
+		uint64_t c[KSCHED_STATE_COUNT];
+		ksched_queue_counts(m->q, c);
+		KLOG(KSCHED_LOG_NOTICE,
+		     "msg=\"recovered\" pending=%llu ready=%llu leased=%llu "
+		     "succeeded=%llu dead=%llu canceled=%llu open_ms=%lld",
+		     (unsigned long long)c[KSCHED_STATE_PENDING],
+		     (unsigned long long)c[KSCHED_STATE_READY],
+		     (unsigned long long)c[KSCHED_STATE_LEASED],
+		     (unsigned long long)c[KSCHED_STATE_SUCCEEDED],
+		     (unsigned long long)c[KSCHED_STATE_DEAD],
+		     (unsigned long long)c[KSCHED_STATE_CANCELED],
+		     (long long)(ksched_now_ms() - now));
+	}
 	if (e && err && !err[0])
 		snprintf(err, errlen, "%s: %s", m->cfg.data_dir,
 			 ksched_strerror(e));

@@ -432,7 +432,8 @@ fail_entry(struct end_ctx *c, MDB_txn *txn, struct qent *e)
 		r.due = c->now;
 		c->dead++;
 	}
-	KLOG(KSCHED_LOG_INFO, "msg=\"task %s\" task=%llu attempt=%u error=\"%s\"",
+	KLOG(to == KSCHED_STATE_DEAD ? KSCHED_LOG_NOTICE : KSCHED_LOG_INFO,
+	     "msg=\"task %s\" task=%llu attempt=%u error=\"%s\"",
 	     to == KSCHED_STATE_DEAD ? "dead" : "will retry",
 	     (unsigned long long)e->id, r.attempts, r.err);
 	c->state = to;

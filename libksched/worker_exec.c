@@ -622,6 +622,7 @@ struct sim_args {
 	json_int_t cpu_ms, mem_mb, sleep_ms, pi_samples, exit_code;
 	uint64_t seed;
 	bool fail;
+	bool timed_out; /* the task's timeout cut the work short */
 };
 
 static bool
@@ -781,6 +782,23 @@ sim_result(const struct sim_args *a, double pi, struct ksched__result *r)
 	}
 }
 
+/*
+ * The task's timeout bounds the simulated work: *ms is cut to what is left
+ * of it after `used` ms (and the cut noted); returns the new *ms.
+ */
+static json_int_t
+sim_budget(const ksched_task *t, json_int_t *ms, json_int_t used,
+	      bool *timed_out)
+{
+	int64_t limit = ksched_task_timeout_ms(t);
+
+	if (limit > 0 && used + *ms > limit) {
+		*ms = limit > used ? limit - used : 0;
+		*timed_out = true;
+	}
+	return *ms;
+}
+
 void
 ksched__sim_run(const ksched_task *t, const atomic_bool *cancel,
 		struct ksched__result *r)
@@ -805,9 +823,14 @@ ksched__sim_run(const ksched_task *t, const atomic_bool *cancel,
 	}
 	for (size_t i = 0; i < mlen; i += 4096)
 		mem[i] = (unsigned char)i; /* touch every page */
-	if (!sim_cpu(a.cpu_ms, cancel) || !sim_sleep(a.sleep_ms, cancel) ||
+	if (!sim_cpu(sim_budget(t, &a.cpu_ms, 0, &a.timed_out), cancel) ||
+	    !sim_sleep(sim_budget(t, &a.sleep_ms, a.cpu_ms, &a.timed_out),
+		       cancel) ||
 	    !ksched__pi_estimate(a.seed, (uint64_t)a.pi_samples, cancel, &pi))
 		ksched__result_fail(r, -1, CANCELED_MSG);
+	else if (a.timed_out)
+		ksched__result_fail(r, 128 + 15, "timed out after %lld ms",
+				    (long long)ksched_task_timeout_ms(t));
 	else
 		sim_result(&a, pi, r);
 	ksched__free(mem);

@@ -476,6 +476,33 @@ test_worker_sim_work(void **state)
 	ksched__result_clear(&r);
 }
 
+/* The task's timeout bounds simulated work too. */
+static void
+test_worker_sim_timeout(void **state)
+{
+	const char *pl = "{\"sleep_ms\": 5000}";
+	ksched_task *t = mk_task("sim", pl);
+	struct ksched__result r;
+	int64_t t0 = ksched__mono_ms();
+
+	(void)state;
+	ksched_task_set_timeout_ms(t, 100);
+	memset(&r, 0, sizeof(r));
+	ksched__sim_run(t, NULL, &r);
+	assert_false(r.ok);
+	assert_string_equal(r.error, "timed out after 100 ms");
+	assert_true(ksched__mono_ms() - t0 < 2000);
+	ksched__result_clear(&r);
+	ksched_task_set_timeout_ms(t, 10000);
+	ksched_task_free(t);
+	t = mk_task("sim", "{\"sleep_ms\": 20}");
+	ksched_task_set_timeout_ms(t, 10000);
+	ksched__sim_run(t, NULL, &r);
+	assert_true(r.ok);
+	ksched__result_clear(&r);
+	ksched_task_free(t);
+}
+
 static void
 test_worker_sim_failures(void **state)
 {
@@ -669,6 +696,7 @@ main(void)
 	    T(test_worker_pi_estimate),
 	    T(test_worker_sim_work),
 	    T(test_worker_sim_failures),
+	    T(test_worker_sim_timeout),
 	    T(test_worker_handlers),
 	    T(test_worker_api_bad_arguments),
 	    T(test_worker_new_alloc_failure_walk),
