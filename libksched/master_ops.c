@@ -286,24 +286,33 @@ ksched__master_waits(struct ksched_master *m, int64_t now)
 	}
 }
 
+/* Cancel and retry: a verdict per id, in a reply body of the same shape. */
 static void
-op_cancel(struct ksched_master *m, struct mctx *x, Ksched__CancelReq *r,
-	  int64_t now)
+op_ids(struct ksched_master *m, struct mctx *x, const uint64_t *ids,
+       size_t n, bool retry, int64_t now)
 {
 	Ksched__Reply rep = ksched__master_reply_init();
-	Ksched__CancelRep body = KSCHED__CANCEL_REP__INIT;
-	int32_t *errs = ksched__calloc(r->n_ids ? r->n_ids : 1, sizeof(*errs));
+	Ksched__CancelRep cb = KSCHED__CANCEL_REP__INIT;
+	Ksched__RetryRep rb = KSCHED__RETRY_REP__INIT;
+	int32_t *errs = ksched__calloc(n ? n : 1, sizeof(*errs));
 
 	if (!errs) {
 		ksched__master_reply_err(x, KSCHED_ENOMEM, NULL);
 		return;
 	}
-	for (size_t i = 0; i < r->n_ids; i++)
-		errs[i] = (int32_t)ksched_sched_cancel(m->s, r->ids[i], now);
-	body.n_errs = r->n_ids;
-	body.errs = errs;
-	rep.body_case = KSCHED__REPLY__BODY_CANCEL;
-	rep.cancel = &body;
+	for (size_t i = 0; i < n; i++)
+		errs[i] = (int32_t)(retry ? ksched_sched_retry(m->s, ids[i], now)
+					  : ksched_sched_cancel(m->s, ids[i],
+								now));
+	cb.n_errs = rb.n_errs = n;
+	cb.errs = rb.errs = errs;
+	if (retry) {
+		rep.body_case = KSCHED__REPLY__BODY_RETRY;
+		rep.retry = &rb;
+	} else {
+		rep.body_case = KSCHED__REPLY__BODY_CANCEL;
+		rep.cancel = &cb;
+	}
 	ksched__master_reply(x, &rep);
 	ksched__free(errs);
 	m->changed = true;
@@ -463,29 +472,6 @@ op_cache(struct ksched_master *m, struct mctx *x, Ksched__CacheReq *r)
 }
 
 static void
-op_retry(struct ksched_master *m, struct mctx *x, Ksched__RetryReq *r,
-	 int64_t now)
-{
-	Ksched__Reply rep = ksched__master_reply_init();
-	Ksched__RetryRep body = KSCHED__RETRY_REP__INIT;
-	int32_t *errs = ksched__calloc(r->n_ids ? r->n_ids : 1, sizeof(*errs));
-
-	if (!errs) {
-		ksched__master_reply_err(x, KSCHED_ENOMEM, NULL);
-		return;
-	}
-	for (size_t i = 0; i < r->n_ids; i++)
-		errs[i] = (int32_t)ksched_sched_retry(m->s, r->ids[i], now);
-	body.n_errs = r->n_ids;
-	body.errs = errs;
-	rep.body_case = KSCHED__REPLY__BODY_RETRY;
-	rep.retry = &body;
-	ksched__master_reply(x, &rep);
-	ksched__free(errs);
-	m->changed = true;
-}
-
-static void
 op_drain(struct ksched_master *m, struct mctx *x, Ksched__DrainReq *r)
 {
 	Ksched__Reply rep = ksched__master_reply_init();
@@ -526,7 +512,7 @@ ksched__master_control(struct ksched_master *m, struct mctx *x,
 	case KSCHED__REQUEST__BODY_WAIT:
 		return op_wait(m, x, req, now);
 	case KSCHED__REQUEST__BODY_CANCEL:
-		op_cancel(m, x, req->cancel, now);
+		op_ids(m, x, req->cancel->ids, req->cancel->n_ids, false, now);
 		break;
 	case KSCHED__REQUEST__BODY_LIST:
 		op_list(m, x, req->list);
@@ -541,7 +527,7 @@ ksched__master_control(struct ksched_master *m, struct mctx *x,
 		op_cache(m, x, req->cache);
 		break;
 	case KSCHED__REQUEST__BODY_RETRY:
-		op_retry(m, x, req->retry, now);
+		op_ids(m, x, req->retry->ids, req->retry->n_ids, true, now);
 		break;
 	case KSCHED__REQUEST__BODY_DRAIN:
 		op_drain(m, x, req->drain);
