@@ -55,13 +55,16 @@ EX_BINS   := $(EX_SRCS:examples/%.c=$(B)/examples/%)
 DAEMON_SRCS := $(wildcard daemons/*.c)
 DAEMON_BINS := $(DAEMON_SRCS:daemons/%.c=$(B)/bin/%)
 
+include tests/plugins.mk
+
 STATIC_LIB := $(B)/libksched.a
 SHARED_LIB := $(B)/libksched.so.$(SOVERSION)
 
 .PHONY: all lib check unit integration asan demo bench install uninstall \
         deps format clean
 
-all: lib $(DAEMON_BINS) $(EX_BINS) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
+all: lib $(DAEMON_BINS) $(EX_BINS) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS) \
+     $(PLUGIN_SOS)
 
 lib: $(STATIC_LIB) $(SHARED_LIB) $(B)/libksched.pc
 
@@ -128,22 +131,24 @@ deps:
 	@sh tests/deps.sh $(DEB_PKGS)
 
 # --- tests -------------------------------------------------------------------
+# The unit tests again under ASan + UBSan, in $(B)/asan.
+ASAN_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/tests/%)
+ASAN_BUILD = $(MAKE) --no-print-directory B=$(B)/asan \
+	    CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" \
+	    $(B)/asan/libksched.a $(B)/asan/bin/kschedctl $(ASAN_BINS) \
+	    $(PLUGIN_FILES:%=$(B)/asan/plugins/%)
+
 check: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory B=$(B)/asan CFLAGS="-O1 -g $(SAN_FLAGS)" \
-	    LDFLAGS="$(SAN_FLAGS)" $(B)/asan/libksched.a $(B)/asan/bin/kschedctl \
-	    $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/tests/%)
-	@sh tests/run.sh $(B) $(UNIT_BINS) $(INTEG_BINS) -- \
-	    $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/tests/%)
+	@$(ASAN_BUILD)
+	@sh tests/run.sh $(B) $(UNIT_BINS) $(INTEG_BINS) -- $(ASAN_BINS)
 
 unit: all
 	@sh tests/run.sh $(B) $(UNIT_BINS)
 
 asan: deps
-	@$(MAKE) --no-print-directory B=$(B)/asan CFLAGS="-O1 -g $(SAN_FLAGS)" \
-	    LDFLAGS="$(SAN_FLAGS)" $(B)/asan/libksched.a $(B)/asan/bin/kschedctl \
-	    $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/tests/%)
-	@sh tests/run.sh $(B)/asan $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/tests/%)
+	@$(ASAN_BUILD)
+	@sh tests/run.sh $(B)/asan $(ASAN_BINS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -16,5 +16,6 @@
 #include "ksched/master.h"
 #include "ksched/client.h"
 #include "ksched/worker.h"
+#include "ksched/policy.h"
 
 #endif /* KSCHED_H */
