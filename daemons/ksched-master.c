@@ -29,6 +29,9 @@ static const char usage[] =
 	"  --dead-after N            missed surveys before dead (3)\n"
 	"  --lease MS                lease of tasks without timeout (60000)\n"
 	"  --seed N                  lease tokens and jitter (default: clock)\n"
+	"  --policy NAME|PATH.so[:k=v,...]  who goes where (least_loaded);\n"
+	"                            built-ins: round_robin priority least_loaded\n"
+	"                            binpack spread fair\n"
 	"  --log-level LEVEL         err|warn|notice|info|debug (notice)\n"
 	"  --ready-file PATH         written once listening\n"
 	"  -c FILE                   read 'name = value' lines (same names)\n"
@@ -116,6 +119,8 @@ apply(struct opts *o, const char *name, const char *v)
 		if (parse_num(v, 1, INT64_MAX, &n))
 			return bad("--seed", v);
 		c->seed = (uint64_t)n;
+	} else if (!strcmp(name, "policy")) {
+		c->policy = v;
 	} else if (!strcmp(name, "log-level")) {
 		if (parse_level(v, &o->level))
 			return bad("--log-level", v);
@@ -199,6 +204,7 @@ parse_args(struct opts *o, int argc, char **argv)
 		{"heartbeat", 1, 0, 0},	    {"heartbeat-interval", 1, 0, 0},
 		{"suspect-after", 1, 0, 0}, {"dead-after", 1, 0, 0},
 		{"lease", 1, 0, 0},	    {"seed", 1, 0, 0},
+		{"policy", 1, 0, 0},
 		{"log-level", 1, 0, 0},	    {"ready-file", 1, 0, 0},
 		{"help", 0, 0, 'h'},	    {0, 0, 0, 0}};
 	int c, idx, rc;

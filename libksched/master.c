@@ -168,11 +168,14 @@ events_new(struct ksched_master *m)
 static ksched_err
 copy_cfg(struct ksched_master *m, const struct ksched_master_config *cfg)
 {
-	const char **src[4] = {&m->cfg.data_dir, &m->cfg.control_url,
-			       &m->cfg.dispatch_url, &m->cfg.heartbeat_url};
+	const char **src[5] = {&m->cfg.data_dir, &m->cfg.control_url,
+			       &m->cfg.dispatch_url, &m->cfg.heartbeat_url,
+			       &m->cfg.policy};
 
 	m->cfg = *cfg;
-	for (int i = 0; i < 4; i++) {
+	if (!m->cfg.policy)
+		m->cfg.policy = "least_loaded";
+	for (int i = 0; i < 5; i++) {
 		if (!*src[i])
 			return KSCHED_EINVAL;
 		m->strs[i] = ksched__strdup(*src[i]);
@@ -202,8 +205,11 @@ open_core(struct ksched_master *m, char *err, size_t errlen)
 		e = ksched_queue_open(m->store, m->cfg.seed, &m->q);
 	if (!e)
 		e = ksched_cache_open(m->store, &m->c);
+	if (!e)
+		e = ksched_policy_load(m->cfg.policy, &m->policy, err, errlen);
 	ksched_sched_config_init(&sc);
 	sc.lease_ms = m->cfg.lease_ms;
+	sc.policy = m->policy;
 	if (!e)
 		e = ksched_sched_new(m->q, m->c, &sc, now, &m->s);
 	if (!e) {
@@ -258,9 +264,9 @@ ksched_master_new(const struct ksched_master_config *cfg, ksched_master **out,
 	}
 	KLOG(KSCHED_LOG_NOTICE,
 	     "msg=\"master ready\" data=%s control=%s dispatch=%s "
-	     "heartbeat=%s",
+	     "heartbeat=%s policy=%s",
 	     m->cfg.data_dir, m->cfg.control_url, m->cfg.dispatch_url,
-	     m->cfg.heartbeat_url);
+	     m->cfg.heartbeat_url, ksched_policy_name(m->policy));
 	*out = m;
 	return KSCHED_OK;
 }
@@ -306,6 +312,7 @@ ksched_master_free(ksched_master *m)
 	if (m->ctxs)
 		ksched__master_net_close(m);
 	ksched_sched_free(m->s);
+	ksched_policy_free(m->policy);
 	ksched_cache_close(m->c);
 	ksched_queue_close(m->q);
 	ksched_store_close(m->store);
@@ -323,7 +330,7 @@ ksched_master_free(ksched_master *m)
 		event_free(m->housekeeping);
 	if (m->base)
 		event_base_free(m->base);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		ksched__free(m->strs[i]);
 	ksched__free(m->sessions);
 	pthread_mutex_destroy(&m->lock);

@@ -41,11 +41,12 @@ struct mctx {
 
 struct ksched_master {
 	struct ksched_master_config cfg;
-	char *strs[4]; /* copies of cfg strings */
+	char *strs[5]; /* copies of cfg strings */
 	ksched_store *store;
 	ksched_queue *q;
 	ksched_cache *c;
 	ksched_sched *s;
+	ksched_policy *policy;
 	struct event_base *base;
 	struct event *wake, *stop_ev, *hb_timer, *housekeeping;
 	struct event *sigterm, *sigint;

@@ -465,6 +465,7 @@ ksched__master_fail_turn(struct ksched_master *m, ksched_err e)
 	 * again from what is stored, and make workers register again. */
 	ksched_sched_config_init(&sc);
 	sc.lease_ms = m->cfg.lease_ms;
+	sc.policy = m->policy;
 	if (ksched_sched_new(m->q, m->c, &sc, ksched_now_ms(), &s)) {
 		KLOG(KSCHED_LOG_ERR, "msg=\"cannot rebuild the core\"");
 		m->run_err = e;

@@ -13,49 +13,14 @@
 
 #include "alloc.h"
 #include "log.h"
-#include "u64map.h"
+#include "sched_int.h"
 
 #include "ksched/sched.h"
-
-struct follower {
-	uint64_t id;
-	uint64_t token;
-};
-
-struct tinfo {
-	uint64_t id;
-	struct ksched_key key;
-	struct ksched_resources need;
-	int64_t timeout_ms;
-	int64_t ttl_ms;
-	bool no_cache;
-	bool in_flight; /* registered as the primary of its key */
-	char *kind;
-	char *reason; /* why not placed, or NULL */
-	int64_t worker; /* -1 when not running */
-	uint64_t token;
-	int64_t deadline;
-	struct follower *fl;
-	size_t nfl, capfl;
-};
-
-struct ksched_sched {
-	ksched_queue *q;
-	ksched_cache *c;
-	ksched_members *members;
-	struct ksched_sched_config cfg;
-	struct u64map tasks;	/* id -> tinfo */
-	struct u64map running;	/* id -> tinfo */
-	struct u64map flight;	/* key64 -> primary tinfo */
-	struct u64map attached; /* follower id -> primary tinfo */
-	struct u64map cancels;	/* canceled while running: id -> worker+1 */
-	uint64_t *scan;
-	struct ksched_sched_stats st;
-};
 
 void
 ksched_sched_config_init(struct ksched_sched_config *cfg)
 {
+	memset(cfg, 0, sizeof(*cfg));
 	cfg->lease_ms = 60000;
 	cfg->lease_grace_ms = 30000;
 	cfg->scan_max = 4096;
@@ -79,20 +44,24 @@ tinfo_free(struct tinfo *t)
 	if (!t)
 		return;
 	ksched__free(t->kind);
+	ksched__free(t->user);
 	ksched__free(t->reason);
 	ksched__free(t->fl);
 	ksched__free(t);
 }
 
 static struct tinfo *
-tinfo_new(uint64_t id, const ksched_task *spec)
+tinfo_new(uint64_t id, const ksched_task *spec, int64_t submitted)
 {
 	struct tinfo *t = ksched__calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
 	t->kind = ksched__strdup(ksched_task_kind(spec));
-	if (!t->kind) {
+	t->user = ksched__strdup(ksched_task_user(spec));
+	if (!t->kind || !t->user) {
+		ksched__free(t->kind);
+		ksched__free(t->user);
 		ksched__free(t);
 		return NULL;
 	}
@@ -105,15 +74,20 @@ tinfo_new(uint64_t id, const ksched_task *spec)
 	t->timeout_ms = ksched_task_timeout_ms(spec);
 	t->ttl_ms = ksched_task_cache_ttl_ms(spec);
 	t->no_cache = ksched_task_no_cache(spec);
+	t->prio = ksched_task_priority(spec);
+	t->nodes = ksched_task_nodes(spec);
+	t->est_ms = ksched_task_est_runtime_ms(spec);
+	t->submitted = submitted;
 	t->worker = -1;
 	return t;
 }
 
 /* The tinfo of id, loading it from the queue when not known yet. */
-static ksched_err
-tinfo_get(ksched_sched *s, uint64_t id, struct tinfo **out)
+ksched_err
+ksched__sched_tinfo_get(ksched_sched *s, uint64_t id, struct tinfo **out)
 {
 	struct tinfo *t = ksched__u64map_get(&s->tasks, id);
+	struct ksched_task_info info;
 	ksched_task *spec;
 	ksched_err e;
 
@@ -121,10 +95,10 @@ tinfo_get(ksched_sched *s, uint64_t id, struct tinfo **out)
 		*out = t;
 		return KSCHED_OK;
 	}
-	e = ksched_queue_get(s->q, id, NULL, &spec);
+	e = ksched_queue_get(s->q, id, &info, &spec);
 	if (e)
 		return e;
-	t = tinfo_new(id, spec);
+	t = tinfo_new(id, spec, info.submitted);
 	ksched_task_free(spec);
 	if (!t || ksched__u64map_put(&s->tasks, id, t) != 0) {
 		tinfo_free(t);
@@ -135,8 +109,8 @@ tinfo_get(ksched_sched *s, uint64_t id, struct tinfo **out)
 }
 
 /* Forget t entirely (the task ended). */
-static void
-tinfo_drop(ksched_sched *s, struct tinfo *t)
+void
+ksched__sched_tinfo_drop(ksched_sched *s, struct tinfo *t)
 {
 	if (t->in_flight &&
 	    ksched__u64map_get(&s->flight, key64(&t->key)) == t)
@@ -146,8 +120,8 @@ tinfo_drop(ksched_sched *s, struct tinfo *t)
 	tinfo_free(t);
 }
 
-static void
-set_reason(struct tinfo *t, const char *why)
+void
+ksched__sched_set_reason(struct tinfo *t, const char *why)
 {
 	if (t->reason && strcmp(t->reason, why) == 0)
 		return;
@@ -155,15 +129,70 @@ set_reason(struct tinfo *t, const char *why)
 	t->reason = ksched__strdup(why);
 }
 
-static void
-stop_running(ksched_sched *s, struct tinfo *t, enum ksched_outcome how)
+void
+ksched__sched_stop_running(ksched_sched *s, struct tinfo *t, enum ksched_outcome how)
 {
 	if (t->worker < 0)
 		return;
+	ksched__sched_event(s, KSCHED_EV_TASK_FINISHED, t, (uint32_t)t->worker,
+			    how == KSCHED_OUTCOME_COMPLETED, s->now);
 	ksched_members_release(s->members, (uint32_t)t->worker, &t->need, how);
 	ksched__u64map_del(&s->running, t->id);
 	t->worker = -1;
 	t->token = 0;
+}
+
+/* ---- what the policy sees ----------------------------------------------- */
+
+void
+ksched__sched_task_view(const struct tinfo *t, struct ksched_task_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->id = t->id;
+	v->priority = t->prio;
+	v->kind = t->kind;
+	v->user = t->user;
+	v->need = t->need;
+	v->nodes = t->nodes;
+	v->submitted = t->submitted;
+	v->est_runtime_ms = t->est_ms;
+	v->timeout_ms = t->timeout_ms;
+}
+
+bool
+ksched__sched_worker_view(ksched_sched *s, uint32_t index,
+			  struct ksched_worker_status *st,
+			  struct ksched_worker_view *v)
+{
+	if (ksched_members_status(s->members, index, st))
+		return false;
+	memset(v, 0, sizeof(*v));
+	v->index = index;
+	v->id = st->id;
+	v->capacity = st->capacity;
+	v->allocated = st->allocated;
+	v->running = st->running;
+	v->load = st->load;
+	v->state = st->state;
+	return true;
+}
+
+void
+ksched__sched_event(ksched_sched *s, enum ksched_policy_event_type type,
+		    const struct tinfo *t, uint32_t worker, bool ok, int64_t now)
+{
+	struct ksched_policy_event ev = {.type = type, .now = now, .ok = ok};
+	struct ksched_worker_status st;
+	struct ksched_worker_view wv;
+	struct ksched_task_view tv;
+
+	if (t) {
+		ksched__sched_task_view(t, &tv);
+		ev.task = &tv;
+	}
+	if (ksched__sched_worker_view(s, worker, &st, &wv))
+		ev.worker = &wv;
+	ksched_policy_event(s->policy, &ev);
 }
 
 /* ---- life cycle -------------------------------------------------------- */
@@ -213,6 +242,15 @@ ksched_sched_new(ksched_queue *q, ksched_cache *c,
 		ksched__free(s);
 		return KSCHED_EINVAL;
 	}
+	s->policy = s->cfg.policy;
+	if (!s->policy) {
+		e = ksched_policy_load("least_loaded", &s->policy, NULL, 0);
+		if (e) {
+			ksched__free(s);
+			return e;
+		}
+		s->own_policy = true;
+	}
 	ksched__u64map_init(&s->tasks);
 	ksched__u64map_init(&s->running);
 	ksched__u64map_init(&s->flight);
@@ -245,6 +283,8 @@ ksched_sched_free(ksched_sched *s)
 	ksched__u64map_free(&s->cancels);
 	ksched_members_free(s->members);
 	ksched__free(s->scan);
+	if (s->own_policy)
+		ksched_policy_free(s->policy);
 	ksched__free(s);
 }
 
@@ -286,8 +326,8 @@ ksched_sched_pending_reason(const ksched_sched *s, uint64_t id)
 /* ---- single flight ------------------------------------------------------ */
 
 /* The in-flight primary for t's key, if it is another live task. */
-static struct tinfo *
-flight_primary(ksched_sched *s, const struct tinfo *t)
+struct tinfo *
+ksched__sched_flight_primary(ksched_sched *s, const struct tinfo *t)
 {
 	struct tinfo *p;
 
@@ -299,8 +339,8 @@ flight_primary(ksched_sched *s, const struct tinfo *t)
 	return p;
 }
 
-static int
-flight_register(ksched_sched *s, struct tinfo *t)
+int
+ksched__sched_flight_register(ksched_sched *s, struct tinfo *t)
 {
 	if (t->no_cache || ksched__u64map_get(&s->flight, key64(&t->key)))
 		return 0;
@@ -311,8 +351,8 @@ flight_register(ksched_sched *s, struct tinfo *t)
 }
 
 /* Attach task t (READY) to primary p. */
-static ksched_err
-attach(ksched_sched *s, struct tinfo *p, struct tinfo *t, int64_t now)
+ksched_err
+ksched__sched_attach(ksched_sched *s, struct tinfo *p, struct tinfo *t, int64_t now)
 {
 	struct follower f = {t->id, 0};
 	ksched_err e;
@@ -334,13 +374,13 @@ attach(ksched_sched *s, struct tinfo *p, struct tinfo *t, int64_t now)
 	}
 	p->fl[p->nfl++] = f;
 	s->st.attached++;
-	tinfo_drop(s, t);
+	ksched__sched_tinfo_drop(s, t);
 	return KSCHED_OK;
 }
 
 /* p ended: its followers end with its result, or go back to READY. */
-static void
-resolve_followers(ksched_sched *s, struct tinfo *p, int64_t now, bool ok,
+void
+ksched__sched_resolve_followers(ksched_sched *s, struct tinfo *p, int64_t now, bool ok,
 		  const void *result, size_t len)
 {
 	for (size_t i = 0; i < p->nfl; i++) {
@@ -380,7 +420,7 @@ static ksched_err
 place_new(ksched_sched *s, const ksched_task *spec, uint64_t id, int64_t now,
 	  bool *cached)
 {
-	struct tinfo *t = tinfo_new(id, spec), *p;
+	struct tinfo *t = tinfo_new(id, spec, now), *p;
 	void *hit;
 	size_t len;
 	ksched_err e;
@@ -401,10 +441,10 @@ place_new(ksched_sched *s, const ksched_task *spec, uint64_t id, int64_t now,
 		tinfo_free(t);
 		return KSCHED_ENOMEM;
 	}
-	p = ksched_task_not_before(spec) > now ? NULL : flight_primary(s, t);
+	p = ksched_task_not_before(spec) > now ? NULL : ksched__sched_flight_primary(s, t);
 	if (p)
-		return attach(s, p, t, now);
-	return flight_register(s, t) ? KSCHED_ENOMEM : KSCHED_OK;
+		return ksched__sched_attach(s, p, t, now);
+	return ksched__sched_flight_register(s, t) ? KSCHED_ENOMEM : KSCHED_OK;
 }
 
 ksched_err
@@ -414,6 +454,8 @@ ksched_sched_submit(ksched_sched *s, const ksched_task *const *tasks,
 {
 	ksched_err e = ksched_queue_push_batch(s->q, tasks, n, now, ids, bad,
 					       err, errlen);
+
+	s->now = now;
 
 	for (size_t i = 0; i < n && !e; i++) {
 		bool c;
@@ -468,7 +510,7 @@ release_worker(ksched_sched *s, uint32_t index, int64_t now)
 			KLOG(KSCHED_LOG_WARN,
 			     "msg=\"cannot hand back lease\" task=%llu",
 			     (unsigned long long)t->id);
-		stop_running(s, t, KSCHED_OUTCOME_NONE);
+		ksched__sched_stop_running(s, t, KSCHED_OUTCOME_NONE);
 		/* Deletion may move a later slot into i: look at i again. */
 	}
 }
@@ -479,27 +521,36 @@ ksched_sched_worker_join(ksched_sched *s, const char *id,
 			 uint32_t *index)
 {
 	uint32_t old;
+	ksched_err e;
 
+	s->now = now;
 	if (ksched_members_find(s->members, id, &old) == KSCHED_OK) {
 		KLOG(KSCHED_LOG_NOTICE, "msg=\"worker re-registered\" worker=%s",
 		     id);
 		release_worker(s, old, now);
 	}
-	return ksched_members_join(s->members, id, cap, now, index);
+	e = ksched_members_join(s->members, id, cap, now, index);
+	if (!e)
+		ksched__sched_event(s, KSCHED_EV_WORKER_JOINED, NULL, *index,
+				    true, now);
+	return e;
 }
 
 ksched_err
 ksched_sched_worker_leave(ksched_sched *s, uint32_t index, int64_t now)
 {
+	s->now = now;
 	if (!ksched_members_exists(s->members, index))
 		return KSCHED_ENOENT;
 	release_worker(s, index, now);
 	prune_cancels(s, index, NULL, 0);
+	ksched__sched_event(s, KSCHED_EV_WORKER_LEFT, NULL, index, false, now);
 	return ksched_members_leave(s->members, index);
 }
 
-static int64_t
-lease_for(const ksched_sched *s, const struct tinfo *t)
+
+int64_t
+ksched__sched_lease_for(const ksched_sched *s, const struct tinfo *t)
 {
 	return t->timeout_ms > 0 ? t->timeout_ms + s->cfg.lease_grace_ms
 				 : s->cfg.lease_ms;
@@ -519,7 +570,7 @@ adopt(ksched_sched *s, uint32_t index, uint64_t id, int64_t now)
 	if (ksched__u64map_get(&s->cancels, id) ||
 	    ksched_queue_get(s->q, id, &info, NULL) ||
 	    info.state != KSCHED_STATE_LEASED ||
-	    (info.flags & KSCHED_TASK_ATTACHED) || tinfo_get(s, id, &t))
+	    (info.flags & KSCHED_TASK_ATTACHED) || ksched__sched_tinfo_get(s, id, &t))
 		return;
 	if (t->worker >= 0 ||
 	    ksched_members_alloc(s->members, index, &t->need) ||
@@ -532,7 +583,7 @@ adopt(ksched_sched *s, uint32_t index, uint64_t id, int64_t now)
 	t->worker = index;
 	t->token = info.token;
 	t->deadline = info.due;
-	if (flight_register(s, t))
+	if (ksched__sched_flight_register(s, t))
 		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track key\" task=%llu",
 		     (unsigned long long)id);
 	KLOG(KSCHED_LOG_NOTICE, "msg=\"lease adopted\" task=%llu worker=%u",
@@ -546,6 +597,8 @@ ksched_sched_worker_heartbeat(ksched_sched *s, uint32_t index, int64_t now,
 			      size_t nrunning)
 {
 	ksched_err e = KSCHED_OK;
+
+	s->now = now;
 
 	if (!ksched_members_exists(s->members, index))
 		return KSCHED_ENOENT;
@@ -561,7 +614,7 @@ ksched_sched_worker_heartbeat(ksched_sched *s, uint32_t index, int64_t now,
 		if (t->worker != (int64_t)index || t->timeout_ms > 0)
 			continue;
 		/* Renew once half the lease is gone. */
-		lease = lease_for(s, t);
+		lease = ksched__sched_lease_for(s, t);
 		if (t->deadline - now > lease / 2)
 			continue;
 		e = ksched_queue_touch(s->q, t->id, t->token, now, lease,
@@ -592,174 +645,6 @@ ksched_sched_worker_drain(ksched_sched *s, uint32_t index)
 	return KSCHED_OK;
 }
 
-/* ---- dispatch ----------------------------------------------------------- */
-
-/* The least loaded listed worker with room for t, or -1. */
-static int64_t
-pick_worker(ksched_sched *s, const struct tinfo *t, const uint32_t *workers,
-	    const uint32_t *left, size_t nworkers)
-{
-	struct ksched_worker_status w;
-	double best = 0;
-	int64_t pick = -1;
-
-	for (size_t i = 0; i < nworkers; i++) {
-		double load;
-		if (!left[i] ||
-		    ksched_members_status(s->members, workers[i], &w) ||
-		    w.state == KSCHED_WORKER_DRAINING ||
-		    w.state == KSCHED_WORKER_DEAD ||
-		    !ksched_resources_fit(&w.capacity, &w.allocated, &t->need))
-			continue;
-		load = (double)w.allocated.slots / (double)w.capacity.slots;
-		if (w.capacity.cpu_milli)
-			load += (double)w.allocated.cpu_milli /
-				(double)w.capacity.cpu_milli;
-		if (pick < 0 || load < best) {
-			best = load;
-			pick = (int64_t)i;
-		}
-	}
-	return pick;
-}
-
-/* Why t fits none of the workers asking for work. */
-static void
-explain(ksched_sched *s, struct tinfo *t)
-{
-	struct ksched_resources zero = {0, 0, 0, 0};
-	struct ksched_worker_status w;
-	char why[160];
-	uint32_t nw = ksched_members_capacity(s->members);
-
-	for (uint32_t i = 0; i < nw; i++) {
-		if (ksched_members_status(s->members, i, &w) == KSCHED_OK &&
-		    ksched_resources_fit(&w.capacity, &zero, &t->need)) {
-			set_reason(t, "waiting for a worker with free capacity");
-			return;
-		}
-	}
-	snprintf(why, sizeof(why),
-		 "no worker is large enough: needs cpu=%lld mem=%lld gpus=%lld",
-		 (long long)t->need.cpu_milli, (long long)t->need.mem_mb,
-		 (long long)t->need.gpus);
-	set_reason(t, ksched_members_count(s->members) ? why
-						      : "no workers registered");
-}
-
-/* Place t on worker w now: lease it, allocate, remember it runs. */
-static ksched_err
-place(ksched_sched *s, struct tinfo *t, uint32_t w, int64_t now,
-      struct ksched_assignment *a)
-{
-	struct ksched_lease l;
-	ksched_err e = ksched_members_alloc(s->members, w, &t->need);
-
-	if (e)
-		return e;
-	e = ksched_queue_lease_id(s->q, t->id, now, lease_for(s, t), &l);
-	if (!e && ksched__u64map_put(&s->running, t->id, t) != 0) {
-		/* Undone by the caller's batch abort if this fails too. */
-		e = ksched_queue_release(s->q, t->id, l.token, now);
-		e = e ? e : KSCHED_ENOMEM;
-	}
-	if (e || flight_register(s, t) != 0) {
-		ksched_members_release(s->members, w, &t->need,
-				       KSCHED_OUTCOME_NONE);
-		ksched__u64map_del(&s->running, t->id);
-		return e ? e : KSCHED_ENOMEM;
-	}
-	t->worker = w;
-	t->token = l.token;
-	t->deadline = l.deadline;
-	ksched__free(t->reason);
-	t->reason = NULL;
-	a->id = t->id;
-	a->attempt = l.attempt;
-	a->token = l.token;
-	a->deadline = l.deadline;
-	a->worker = w;
-	s->st.assigned++;
-	return KSCHED_OK;
-}
-
-/* Try to end t from the cache: true when it did. */
-static bool
-serve_cached(ksched_sched *s, struct tinfo *t, int64_t now)
-{
-	void *hit;
-	size_t len;
-	ksched_err e;
-
-	if (t->no_cache ||
-	    ksched_cache_get(s->c, &t->key, now, &hit, &len) != KSCHED_OK)
-		return false;
-	e = ksched_queue_finish_cached(s->q, t->id, now, hit, len);
-	if (!e) {
-		resolve_followers(s, t, now, true, hit, len);
-		tinfo_drop(s, t);
-		s->st.cached++;
-	}
-	ksched_free(hit);
-	return e == KSCHED_OK;
-}
-
-static size_t
-scan_len(const ksched_sched *s, uint64_t total)
-{
-	uint64_t n = 64 + 8 * total;
-
-	return n < s->cfg.scan_max ? (size_t)n : s->cfg.scan_max;
-}
-
-ksched_err
-ksched_sched_dispatch(ksched_sched *s, int64_t now, const uint32_t *workers,
-		      const uint32_t *max, size_t nworkers,
-		      struct ksched_assignment *out, size_t outmax, size_t *n)
-{
-	uint32_t *left = ksched__malloc((nworkers + 1) * sizeof(*left));
-	uint64_t total = 0;
-	size_t m = 0;
-	ksched_err e;
-
-	*n = 0;
-	if (!left)
-		return KSCHED_ENOMEM;
-	for (size_t i = 0; i < nworkers; i++)
-		total += (left[i] = max[i]);
-	e = ksched_queue_promote(s->q, now, NULL);
-	/* Look at enough ready tasks to fill what was asked, with room to
-	 * skip those that fit nowhere, but not the whole window each turn. */
-	if (!e && total && outmax)
-		e = ksched_queue_ready_scan(s->q, scan_len(s, total), s->scan,
-					    &m);
-	for (size_t i = 0; i < m && !e && total && *n < outmax; i++) {
-		struct tinfo *t, *p;
-		int64_t w;
-		if ((e = tinfo_get(s, s->scan[i], &t)))
-			break;
-		if ((p = flight_primary(s, t))) {
-			e = attach(s, p, t, now);
-			continue;
-		}
-		w = pick_worker(s, t, workers, left, nworkers);
-		if (w < 0) {
-			explain(s, t);
-			continue;
-		}
-		if (serve_cached(s, t, now))
-			continue;
-		e = place(s, t, workers[w], now, &out[*n]);
-		if (!e) {
-			(*n)++;
-			left[w]--;
-			total--;
-		}
-	}
-	ksched__free(left);
-	return e;
-}
-
 /* ---- reports -------------------------------------------------------------- */
 
 /* A task ended for good (success, dead, canceled): forget it. */
@@ -767,9 +652,9 @@ static void
 ended(ksched_sched *s, struct tinfo *t, int64_t now, bool ok,
       const void *result, size_t len)
 {
-	stop_running(s, t, ok ? KSCHED_OUTCOME_COMPLETED : KSCHED_OUTCOME_FAILED);
-	resolve_followers(s, t, now, ok, result, len);
-	tinfo_drop(s, t);
+	ksched__sched_stop_running(s, t, ok ? KSCHED_OUTCOME_COMPLETED : KSCHED_OUTCOME_FAILED);
+	ksched__sched_resolve_followers(s, t, now, ok, result, len);
+	ksched__sched_tinfo_drop(s, t);
 }
 
 static ksched_err
@@ -805,7 +690,7 @@ report_fail(ksched_sched *s, struct tinfo *t, uint64_t token, int64_t now,
 	if (st == KSCHED_STATE_DEAD)
 		ended(s, t, now, false, NULL, 0);
 	else
-		stop_running(s, t, KSCHED_OUTCOME_FAILED);
+		ksched__sched_stop_running(s, t, KSCHED_OUTCOME_FAILED);
 	return KSCHED_OK;
 }
 
@@ -818,13 +703,15 @@ ksched_sched_complete(ksched_sched *s, uint64_t id, uint64_t token,
 	bool loaded = false;
 	ksched_err e;
 
+	s->now = now;
+
 	if (t && t->worker >= 0 && t->token != token) {
 		s->st.stale++;
 		return KSCHED_ESTALE;
 	}
 	if (!t) {
 		/* A lease from before a restart, or a stale report. */
-		e = tinfo_get(s, id, &t);
+		e = ksched__sched_tinfo_get(s, id, &t);
 		if (e)
 			return e;
 		loaded = true;
@@ -834,7 +721,7 @@ ksched_sched_complete(ksched_sched *s, uint64_t id, uint64_t token,
 	if (e == KSCHED_ESTALE)
 		s->st.stale++;
 	if (e && loaded)
-		tinfo_drop(s, t);
+		ksched__sched_tinfo_drop(s, t);
 	return e;
 }
 
@@ -843,6 +730,8 @@ ksched_sched_cancel(ksched_sched *s, uint64_t id, int64_t now)
 {
 	struct tinfo *t;
 	ksched_err e = ksched_queue_cancel(s->q, id, now);
+
+	s->now = now;
 
 	if (e)
 		return e;
@@ -878,11 +767,13 @@ ksched_sched_release(ksched_sched *s, uint64_t id, uint64_t token,
 	struct tinfo *t = ksched__u64map_get(&s->running, id);
 	ksched_err e;
 
+	s->now = now;
+
 	if (t && t->token != token)
 		return KSCHED_ESTALE;
 	e = ksched_queue_release(s->q, id, token, now);
 	if (!e && t)
-		stop_running(s, t, KSCHED_OUTCOME_NONE);
+		ksched__sched_stop_running(s, t, KSCHED_OUTCOME_NONE);
 	return e;
 }
 
@@ -891,6 +782,8 @@ ksched_sched_tick(ksched_sched *s, int64_t now, int64_t *next)
 {
 	ksched_err e = ksched_queue_promote(s->q, now, NULL);
 	size_t i = 0;
+
+	s->now = now;
 
 	while (!e && i < s->running.cap) {
 		struct tinfo *t = s->running.slots[i].val;
@@ -904,7 +797,7 @@ ksched_sched_tick(ksched_sched *s, int64_t now, int64_t *next)
 		s->st.expired++;
 		e = report_fail(s, t, t->token, now, "lease expired");
 		if (e == KSCHED_ESTALE) {
-			stop_running(s, t, KSCHED_OUTCOME_FAILED);
+			ksched__sched_stop_running(s, t, KSCHED_OUTCOME_FAILED);
 			e = KSCHED_OK;
 		}
 		/* t left the running map: slot i holds another entry. */

@@ -34,6 +34,8 @@ struct ksched_master_config {
 	int64_t lease_ms;	   /* lease without timeout, default 60000 */
 	int64_t max_wait_ms;	   /* longest long-poll held, default 30000 */
 	uint64_t seed;		   /* lease tokens, jitter; 0 = from clock */
+	/* "NAME[:k=v,...]" or "PATH.so[:k=v,...]"; NULL = least_loaded */
+	const char *policy;
 };
 
 /* ksched_master_config_init: the defaults (data_dir NULL). */

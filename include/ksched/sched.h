@@ -8,10 +8,10 @@
  *             -> an identical task (same cache key) is queued or running:
  *                attached to it (single flight), ends with its result
  *             -> queued
- *   dispatch  -> ready tasks, in priority then submission order, placed on
- *                workers that asked for work and have room (least loaded
- *                first); a task that fits no such worker is skipped and
- *                keeps a "pending reason"
+ *   dispatch  -> ready tasks, in priority then submission order (or the
+ *                policy's order), placed by the policy on workers that
+ *                asked for work and have room; a task placed nowhere is
+ *                skipped and keeps a "pending reason"
  *   complete / fail / cancel / worker leave / tick (lease expiry)
  *
  * Changes follow the store's batching rules: wrap a turn of calls in
@@ -23,6 +23,7 @@
 
 #include "cache.h"
 #include "membership.h"
+#include "policy.h"
 #include "queue.h"
 
 #ifdef __cplusplus
@@ -39,6 +40,9 @@ struct ksched_sched_config {
 	int64_t lease_grace_ms;
 	/* Ready tasks looked at per dispatch (default 4096). */
 	size_t scan_max;
+	/* Who goes where (borrowed; must outlive the core).  NULL: the
+	 * built-in "least_loaded". */
+	ksched_policy *policy;
 };
 
 /* One placement made by ksched_sched_dispatch(). */

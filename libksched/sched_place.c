@@ -1,0 +1,258 @@
+/*
+ * libksched - dispatch: the ready tasks the parked workers can take are
+ * shown to the policy (include/ksched/policy.h), and its placements are
+ * carried out: leased, allocated, remembered as running.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "log.h"
+#include "sched_int.h"
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+/* Why t fits none of the workers asking for work. */
+static void
+explain(ksched_sched *s, struct tinfo *t)
+{
+	struct ksched_resources zero = {0, 0, 0, 0};
+	struct ksched_worker_status w;
+	char why[160];
+	uint32_t nw = ksched_members_capacity(s->members);
+
+	for (uint32_t i = 0; i < nw; i++) {
+		if (ksched_members_status(s->members, i, &w) == KSCHED_OK &&
+		    ksched_resources_fit(&w.capacity, &zero, &t->need)) {
+			ksched__sched_set_reason(t, "waiting for a worker with free capacity");
+			return;
+		}
+	}
+	snprintf(why, sizeof(why),
+		 "no worker is large enough: needs cpu=%lld mem=%lld gpus=%lld",
+		 (long long)t->need.cpu_milli, (long long)t->need.mem_mb,
+		 (long long)t->need.gpus);
+	ksched__sched_set_reason(t, ksched_members_count(s->members) ? why
+						      : "no workers registered");
+}
+
+/* Place t on worker w now: lease it, allocate, remember it runs. */
+static ksched_err
+place(ksched_sched *s, struct tinfo *t, uint32_t w, int64_t now,
+      struct ksched_assignment *a)
+{
+	struct ksched_lease l;
+	ksched_err e = ksched_members_alloc(s->members, w, &t->need);
+
+	if (e)
+		return e;
+	e = ksched_queue_lease_id(s->q, t->id, now, ksched__sched_lease_for(s, t), &l);
+	if (!e && ksched__u64map_put(&s->running, t->id, t) != 0) {
+		/* Undone by the caller's batch abort if this fails too. */
+		e = ksched_queue_release(s->q, t->id, l.token, now);
+		e = e ? e : KSCHED_ENOMEM;
+	}
+	if (e || ksched__sched_flight_register(s, t) != 0) {
+		ksched_members_release(s->members, w, &t->need,
+				       KSCHED_OUTCOME_NONE);
+		ksched__u64map_del(&s->running, t->id);
+		return e ? e : KSCHED_ENOMEM;
+	}
+	t->worker = w;
+	t->token = l.token;
+	t->deadline = l.deadline;
+	t->started = now;
+	ksched__sched_event(s, KSCHED_EV_TASK_STARTED, t, w, true, now);
+	ksched__free(t->reason);
+	t->reason = NULL;
+	a->id = t->id;
+	a->attempt = l.attempt;
+	a->token = l.token;
+	a->deadline = l.deadline;
+	a->worker = w;
+	s->st.assigned++;
+	return KSCHED_OK;
+}
+
+/* Try to end t from the cache: true when it did. */
+static bool
+serve_cached(ksched_sched *s, struct tinfo *t, int64_t now)
+{
+	void *hit;
+	size_t len;
+	ksched_err e;
+
+	if (t->no_cache ||
+	    ksched_cache_get(s->c, &t->key, now, &hit, &len) != KSCHED_OK)
+		return false;
+	e = ksched_queue_finish_cached(s->q, t->id, now, hit, len);
+	if (!e) {
+		ksched__sched_resolve_followers(s, t, now, true, hit, len);
+		ksched__sched_tinfo_drop(s, t);
+		s->st.cached++;
+	}
+	ksched_free(hit);
+	return e == KSCHED_OK;
+}
+
+static size_t
+scan_len(const ksched_sched *s, uint64_t total)
+{
+	uint64_t n = 64 + 8 * total;
+
+	return n < s->cfg.scan_max ? (size_t)n : s->cfg.scan_max;
+}
+
+/* The views of one dispatch, and the tasks behind the queue views. */
+struct round {
+	struct ksched_task_view *tv;
+	struct tinfo **ti;
+	size_t nt;
+	struct ksched_worker_view *wv;
+	struct ksched_worker_status *ws;
+	size_t nw;
+	struct ksched_running_view *rv;
+	size_t nr;
+	struct ksched_placement *pl;
+};
+
+static void
+round_free(struct round *r)
+{
+	ksched__free(r->tv);
+	ksched__free(r->ti);
+	ksched__free(r->wv);
+	ksched__free(r->ws);
+	ksched__free(r->rv);
+	ksched__free(r->pl);
+}
+
+static ksched_err
+round_alloc(ksched_sched *s, struct round *r, size_t nscan, size_t nworkers,
+	    size_t outmax)
+{
+	size_t nrun = s->running.n;
+
+	r->tv = ksched__calloc(nscan + 1, sizeof(*r->tv));
+	r->ti = ksched__calloc(nscan + 1, sizeof(*r->ti));
+	r->wv = ksched__calloc(nworkers + 1, sizeof(*r->wv));
+	r->ws = ksched__calloc(nworkers + 1, sizeof(*r->ws));
+	r->rv = ksched__calloc(nrun + 1, sizeof(*r->rv));
+	r->pl = ksched__calloc(outmax + 1, sizeof(*r->pl));
+	return r->tv && r->ti && r->wv && r->ws && r->rv && r->pl
+		       ? KSCHED_OK
+		       : KSCHED_ENOMEM;
+}
+
+/* The queue views: scanned tasks that are neither attached now nor
+ * served from the cache. */
+static ksched_err
+round_tasks(ksched_sched *s, struct round *r, size_t m, int64_t now)
+{
+	ksched_err e = KSCHED_OK;
+
+	for (size_t i = 0; i < m && !e; i++) {
+		struct tinfo *t, *p;
+		if ((e = ksched__sched_tinfo_get(s, s->scan[i], &t)))
+			break;
+		if ((p = ksched__sched_flight_primary(s, t))) {
+			e = ksched__sched_attach(s, p, t, now);
+			continue;
+		}
+		if (t->nodes > 1) {
+			ksched__sched_set_reason(
+				t, "gang tasks (nodes > 1) are not supported "
+				   "by this master yet");
+			continue;
+		}
+		ksched__sched_task_view(t, &r->tv[r->nt]);
+		r->ti[r->nt++] = t;
+	}
+	return e;
+}
+
+/* The worker views: the listed workers, each capped at what it asked. */
+static void
+round_workers(ksched_sched *s, struct round *r, const uint32_t *workers,
+	      const uint32_t *max, size_t nworkers)
+{
+	for (size_t i = 0; i < nworkers; i++) {
+		struct ksched_worker_view *v = &r->wv[r->nw];
+		if (!max[i] ||
+		    !ksched__sched_worker_view(s, workers[i], &r->ws[r->nw], v))
+			continue;
+		if (v->allocated.slots + (int64_t)max[i] < v->capacity.slots)
+			v->capacity.slots = v->allocated.slots + max[i];
+		r->nw++;
+	}
+}
+
+static void
+round_running(ksched_sched *s, struct round *r)
+{
+	for (size_t i = 0; i < s->running.cap; i++) {
+		const struct tinfo *t = s->running.slots[i].val;
+		struct ksched_running_view *v = &r->rv[r->nr];
+		int64_t d = t && t->est_ms ? t->est_ms : t ? t->timeout_ms : 0;
+		if (!s->running.slots[i].key || t->worker < 0)
+			continue;
+		v->task = t->id;
+		v->worker = (uint32_t)t->worker;
+		v->need = t->need;
+		v->started = t->started;
+		v->expected_end = d ? t->started + d : 0;
+		v->user = t->user;
+		r->nr++;
+	}
+}
+
+ksched_err
+ksched_sched_dispatch(ksched_sched *s, int64_t now, const uint32_t *workers,
+		      const uint32_t *max, size_t nworkers,
+		      struct ksched_assignment *out, size_t outmax, size_t *n)
+{
+	struct round r = {0};
+	uint64_t total = 0;
+	size_t m = 0, np = 0;
+	ksched_err e;
+
+	*n = 0;
+	s->now = now;
+	for (size_t i = 0; i < nworkers; i++)
+		total += max[i];
+	e = ksched_queue_promote(s->q, now, NULL);
+	if (e || !total || !outmax)
+		return e;
+	/* Look at enough ready tasks to fill what was asked, with room to
+	 * skip those that fit nowhere, but not the whole window each turn. */
+	e = ksched_queue_ready_scan(s->q, scan_len(s, total), s->scan, &m);
+	if (!e)
+		e = round_alloc(s, &r, m, nworkers, outmax);
+	if (!e)
+		e = round_tasks(s, &r, m, now);
+	if (!e && r.nt) {
+		struct ksched_select_view v = {now, r.tv, r.nt, r.wv, 0,
+					       r.rv, 0};
+		round_workers(s, &r, workers, max, nworkers);
+		round_running(s, &r);
+		v.nworkers = r.nw;
+		v.nrunning = r.nr;
+		e = ksched_policy_place(s->policy, &v, r.pl, outmax, &np);
+	}
+	for (size_t i = 0; i < np && !e; i++) {
+		struct tinfo *t = ksched__u64map_get(&s->tasks, r.pl[i].task);
+		if (!t || t->worker >= 0 || serve_cached(s, t, now))
+			continue;
+		e = place(s, t, r.pl[i].worker, now, &out[*n]);
+		if (!e)
+			(*n)++;
+	}
+	/* Placed nowhere: say why (a task served from the cache is gone). */
+	for (size_t i = 0; i < r.nt && !e; i++) {
+		struct tinfo *t = ksched__u64map_get(&s->tasks, r.tv[i].id);
+		if (t && t->worker < 0)
+			explain(s, t);
+	}
+	round_free(&r);
+	return e;
+}

@@ -1,0 +1,175 @@
+/*
+ * The real master with a policy plugin (.so): tasks queued before any
+ * worker exists run, on a one-slot worker, in the order the policy says.
+ * The plugins are built by tests/plugins.mk into BUILD/plugins.
+ */
+#define _XOPEN_SOURCE 700
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../testutil.h"
+#include "daemon.h"
+#include "ksched.h"
+#include "ksched/client.h"
+
+enum { N = 6 };
+static const int64_t est[N] = {600, 100, 500, 200, 400, 300};
+
+/* Run N tasks under policy; order[] gets the task numbers in run order. */
+static void
+run_order(const char *policy, int order[N])
+{
+	char *dir = tu_tmpdir("policy");
+	char ctl[600], dsp[600], hbt[600], data[600], mready[600], mlog[600];
+	char wready[600], wlog[600], env[700], num[N][8], path[700];
+	const char *margs[] = {"--data", data, "--control", ctl, "--dispatch",
+			       dsp, "--heartbeat", hbt, "--ready-file", mready,
+			       "--policy", policy, NULL};
+	const char *wargs[] = {"--id", "w", "--slots", "1", "--cpu", "1000",
+			       "--dispatch", dsp, "--heartbeat", hbt,
+			       "--ready-file", wready, NULL};
+	ksched_client *c;
+	uint64_t ids[N], remaining = 1;
+	pid_t master, worker;
+	int64_t end;
+	FILE *f;
+
+	snprintf(ctl, sizeof(ctl), "ipc://%s/c.ipc", dir);
+	snprintf(dsp, sizeof(dsp), "ipc://%s/d.ipc", dir);
+	snprintf(hbt, sizeof(hbt), "ipc://%s/h.ipc", dir);
+	snprintf(data, sizeof(data), "%s/data", dir);
+	snprintf(mready, sizeof(mready), "%s/master.ready", dir);
+	snprintf(mlog, sizeof(mlog), "%s/master.log", dir);
+	snprintf(wready, sizeof(wready), "%s/w.ready", dir);
+	snprintf(wlog, sizeof(wlog), "%s/w.log", dir);
+	snprintf(env, sizeof(env), "D=%s", dir);
+	master = td_start("ksched-master", mlog, margs);
+	if (td_wait_file(mready, master, 10000 * tu_slow()))
+		fail_msg("master with policy %s did not start (log %s)",
+			 policy, mlog);
+	assert_int_equal(ksched_client_open(ctl, &c), KSCHED_OK);
+	for (int i = 0; i < N; i++) {
+		const char *argv[] = {"/bin/sh", "-c", "echo $N >> $D/order",
+				      NULL};
+		char nenv[16];
+		ksched_task *t;
+		snprintf(num[i], sizeof(num[i]), "%d", i);
+		snprintf(nenv, sizeof(nenv), "N=%d", i);
+		assert_int_equal(ksched_task_new(&t), 0);
+		assert_int_equal(ksched_task_set_argv(t, 3, argv), 0);
+		assert_int_equal(ksched_task_add_env(t, env), 0);
+		assert_int_equal(ksched_task_add_env(t, nenv), 0);
+		ksched_task_set_est_runtime_ms(t, est[i]);
+		ksched_task_set_resources(t, 500, 0, 0);
+		assert_int_equal(ksched_client_submit(
+					 c, (const ksched_task *const *)&t, 1,
+					 &ids[i], NULL),
+				 KSCHED_OK);
+		ksched_task_free(t);
+	}
+	/* Only now a worker: everything is queued when placement starts. */
+	worker = td_start("ksched-worker", wlog, wargs);
+	if (td_wait_file(wready, worker, 10000 * tu_slow()))
+		fail_msg("worker did not register (log %s)", wlog);
+	end = td_now_ms() + 20000 * tu_slow();
+	while (remaining && td_now_ms() < end)
+		assert_int_equal(ksched_client_wait(c, ids, N, false, 1000,
+						    &remaining),
+				 KSCHED_OK);
+	assert_int_equal(remaining, 0);
+	snprintf(path, sizeof(path), "%s/order", dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(fscanf(f, "%d", &order[i]), 1);
+	fclose(f);
+	ksched_client_close(c);
+	assert_int_equal(td_stop(worker, 10000 * tu_slow()), 0);
+	assert_int_equal(td_stop(master, 10000 * tu_slow()), 0);
+	tu_rmtree(dir);
+}
+
+static void
+plugin_path(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/../plugins/%s", td_bindir(), name);
+}
+
+/* Shortest job first, loaded from its .so: shortest estimate first. */
+static void
+test_policies_sjf_plugin_orders_by_estimate(void **state)
+{
+	char so[4400];
+	int order[N];
+
+	(void)state;
+	plugin_path(so, sizeof(so), "sjf.so");
+	if (access(so, R_OK) != 0) {
+		print_message("skip: %s not built (make all builds it)\n", so);
+		skip();
+	}
+	run_order(so, order);
+	for (int i = 1; i < N; i++)
+		assert_true(est[order[i - 1]] < est[order[i]]);
+}
+
+/* The default policy: priority (all 0 here), then submission order. */
+static void
+test_policies_default_is_fifo(void **state)
+{
+	int order[N];
+
+	(void)state;
+	run_order("least_loaded", order);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(order[i], i);
+}
+
+/* A broken plugin stops the master at start with a clear message. */
+static void
+test_policies_broken_plugin_refused(void **state)
+{
+	char so[4400], log[700], line[512];
+	char *dir = tu_tmpdir("policy");
+	const char *args[] = {"--data", dir, "--control", "ipc:///nonexistent/c",
+			      "--policy", so, NULL};
+	pid_t p;
+	int st = 0;
+	int64_t end = td_now_ms() + 10000 * tu_slow();
+	FILE *f;
+	bool said = false;
+
+	(void)state;
+	plugin_path(so, sizeof(so), "badmagic.so");
+	snprintf(log, sizeof(log), "%s/log", dir);
+	if (access(so, R_OK) != 0) {
+		tu_rmtree(dir);
+		skip();
+	}
+	p = td_start("ksched-master", log, args);
+	while (waitpid(p, &st, WNOHANG) == 0 && td_now_ms() < end)
+		td_sleep_ms(10);
+	assert_true(td_now_ms() < end);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	f = fopen(log, "r");
+	while (f && fgets(line, sizeof(line), f))
+		said |= strstr(line, "badmagic.so") != NULL;
+	if (f)
+		fclose(f);
+	assert_true(said);
+	tu_rmtree(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_policies_sjf_plugin_orders_by_estimate),
+		cmocka_unit_test(test_policies_default_is_fifo),
+		cmocka_unit_test(test_policies_broken_plugin_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
