@@ -48,8 +48,10 @@ static const char help_text[] =
 "\n"
 "  submit [--kind K] [--priority N] [--cpu MILLI] [--mem MB] [--gpus N]\n"
 "         [--timeout S] [--retries N] [--backoff MS] [--ttl S | --no-cache]\n"
-"         [--label K=V]... [--env K=V]... [--payload STR | --payload-file F]\n"
-"         [--wait] -- ARGV...       submit a task (kind exec with ARGV)\n"
+"         [--label K=V]... [--selector K=V]... [--env K=V]...\n"
+"         [--payload STR | --payload-file F]\n"
+"         [--wait] -- ARGV...       submit a task (kind exec with ARGV);\n"
+"                                   --selector: only on workers labelled K=V\n"
 "  submit --file FILE.jsonl [--wait]  submit one task per JSON line\n"
 "  status ID...                       show tasks\n"
 "  result ID                          write a task's result to stdout\n"
@@ -159,6 +161,7 @@ static const struct option opts[] = {
 	{"retries", 1, NULL, 'r'}, {"backoff", 1, NULL, 'b'},
 	{"ttl", 1, NULL, 'L'}, {"no-cache", 0, NULL, 'N'},
 	{"kind", 1, NULL, 'k'}, {"label", 1, NULL, 'l'}, {"env", 1, NULL, 'e'},
+	{"selector", 1, NULL, 'y'},
 	{"payload", 1, NULL, 'P'}, {"payload-file", 1, NULL, 'F'},
 	{"file", 1, NULL, 'f'}, {"wait", 0, NULL, 'w'}, {"all", 0, NULL, 'a'},
 	{"timeout-s", 1, NULL, 's'}, {"state", 1, NULL, 'S'},
@@ -184,17 +187,21 @@ static const struct numopt {
 	{'s', NULL, true, 0, SECS_MAX}};	       /* wait --timeout-s */
 /* clang-format on */
 
-/* --label K=V into {"labels": {K: V}}, --env K=V into {"env": {K: V}}. */
+/*
+ * --label K=V into {"labels": {K: V}}, --selector K=V into {"selector":
+ * {K: V}}, --env K=V into {"env": {K: V}}.
+ */
 static int
 submit_pair(const struct ctl *k, json_t *spec, int o, const char *arg)
 {
-	const char *eq = strchr(arg, '='), *key = o == 'l' ? "labels" : "env";
+	const char *eq = strchr(arg, '=');
+	const char *key = o == 'l' ? "labels" : o == 'y' ? "selector" : "env";
 	json_t *x = json_object_get(spec, key);
 	char name[256];
 
 	if (!eq || eq == arg || eq - arg >= (int)sizeof(name))
 		return usage(k, "--%s: want K=V, got '%s'",
-			     o == 'l' ? "label" : "env", arg);
+			     o == 'l' ? "label" : key, arg);
 	snprintf(name, sizeof(name), "%.*s", (int)(eq - arg), arg);
 	if (!x)
 		json_object_set_new(spec, key, x = json_object());
@@ -231,7 +238,7 @@ take_opt(struct ctl *k, int o, const char *name, const char *arg)
 			*(o == 'n'   ? &k->limit
 			  : o == 'u' ? &k->cursor
 				     : &k->wait_ms) = v;
-	} else if (o == 'l' || o == 'e') {
+	} else if (o == 'l' || o == 'e' || o == 'y') {
 		return submit_pair(k, k->spec, o, arg);
 	} else if (o == 'S' && ksched_state_parse(arg, &k->state)) {
 		return usage(k, "--state: unknown state '%s'", arg);
@@ -1144,7 +1151,7 @@ static const struct {
 	int (*fn)(struct ctl *k, int argc, char **argv);
 	const char *opts; /* the options it takes, as in opts[] */
 } cmds[] = {
-	{"submit", cmd_submit, "pcmgrbTLNklePFfw"}, {"status", cmd_status, ""},
+	{"submit", cmd_submit, "pcmgrbTLNklyePFfw"}, {"status", cmd_status, ""},
 	{"result", cmd_result, ""}, {"wait", cmd_wait, "as"},
 	{"cancel", cmd_cancel, ""}, {"retry", cmd_retry, ""},
 	{"drain", cmd_drain, ""}, {"list", cmd_list, "Snu"},

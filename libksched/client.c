@@ -1059,9 +1059,35 @@ ksched_client_parse_task(const char *json, size_t len,
 	}
 	json_object_foreach(o, key, v)
 	{
-		if (e || !j_field(*out, key, v, err, errlen)) {
-			e = e ? e : KSCHED_EINVAL;
+		const char *sk;
+		json_t *sv;
+
+		if (e)
 			break;
+		if (strcmp(key, "selector") != 0) {
+			e = j_field(*out, key, v, err, errlen) ? 0
+							       : KSCHED_EINVAL;
+			continue;
+		}
+		if (!json_is_object(v)) { /* "selector": {"K": "V"} */
+			jerr(err, errlen, "field 'selector' must be an object");
+			e = KSCHED_EINVAL;
+		}
+		json_object_foreach(v, sk, sv)
+		{
+			if (e)
+				break;
+			if (!json_is_string(sv))
+				jerr(err, errlen,
+				     "field 'selector': '%s' must be a string",
+				     sk);
+			else if (ksched_task_add_selector(
+					 *out, sk, json_string_value(sv)))
+				jerr(err, errlen,
+				     "field 'selector': cannot add '%s'", sk);
+			else
+				continue;
+			e = KSCHED_EINVAL;
 		}
 	}
 	json_decref(o);

@@ -55,6 +55,30 @@ reply_unknown(struct mctx *x)
 
 /* ---- requests ----------------------------------------------------------- */
 
+static ksched_err
+set_labels(struct ksched_master *m, uint32_t index,
+	   const Ksched__RegisterReq *r)
+{
+	const char **k = ksched__calloc(r->n_labels, sizeof(*k));
+	const char **v = ksched__calloc(r->n_labels, sizeof(*v));
+	ksched_err e = k && v ? KSCHED_OK : KSCHED_ENOMEM;
+
+	for (size_t i = 0; !e && i < r->n_labels; i++) {
+		if (!r->labels[i]) {
+			e = KSCHED_EPROTO;
+			break;
+		}
+		k[i] = r->labels[i]->key;
+		v[i] = r->labels[i]->value;
+	}
+	if (!e)
+		e = ksched_members_set_labels(ksched_sched_members(m->s), index,
+					      k, v, r->n_labels);
+	ksched__free(k);
+	ksched__free(v);
+	return e;
+}
+
 static void
 op_register(struct ksched_master *m, struct mctx *x, Ksched__RegisterReq *r,
 	    int64_t now)
@@ -73,6 +97,8 @@ op_register(struct ksched_master *m, struct mctx *x, Ksched__RegisterReq *r,
 		return;
 	}
 	e = ksched_sched_worker_join(m->s, r->worker, &cap, now, &index);
+	if (!e && r->n_labels)
+		e = set_labels(m, index, r);
 	if (!e)
 		e = session_new(m, index, &body.session);
 	if (e) {

@@ -4,9 +4,15 @@
 #include "alloc.h"
 #include "ksched/membership.h"
 
+/*
+ * A worker slot.  Its labels live in one allocation: nlabels key pointers,
+ * then nlabels value pointers, then the strings they point at.
+ */
 struct member {
 	bool used;
 	struct ksched_worker_status st;
+	char **labels; /* NULL when nlabels is 0 */
+	size_t nlabels;
 };
 
 struct ksched_members {
@@ -47,6 +53,8 @@ ksched_members_free(ksched_members *m)
 {
 	if (!m)
 		return;
+	for (uint32_t i = 0; i < m->n; i++)
+		ksched__free(m->v[i].labels);
 	ksched__free(m->v);
 	ksched__free(m);
 }
@@ -72,7 +80,9 @@ ksched_members_join(ksched_members *m, const char *id,
 
 	if (!id || !*id || strlen(id) > KSCHED_WORKER_ID_MAX || !cap)
 		return KSCHED_EINVAL;
-	if (ksched_members_find(m, id, &i) != KSCHED_OK) {
+	if (ksched_members_find(m, id, &i) == KSCHED_OK) {
+		ksched__free(m->v[i].labels); /* a re-join starts afresh */
+	} else {
 		for (i = 0; i < m->n && m->v[i].used; i++)
 			;
 		if (i == m->cap) {
@@ -102,6 +112,9 @@ ksched_members_leave(ksched_members *m, uint32_t index)
 	if (!ksched_members_exists(m, index))
 		return KSCHED_ENOENT;
 	m->v[index].used = false;
+	ksched__free(m->v[index].labels);
+	m->v[index].labels = NULL;
+	m->v[index].nlabels = 0;
 	m->count--;
 	while (m->n && !m->v[m->n - 1].used)
 		m->n--;
@@ -199,4 +212,73 @@ ksched_members_status(const ksched_members *m, uint32_t index,
 		return KSCHED_ENOENT;
 	*out = m->v[index].st;
 	return KSCHED_OK;
+}
+
+/* labels_copy: the one block of n labels (see struct member), or NULL. */
+static char **
+labels_copy(const char *const *keys, const char *const *values, size_t n)
+{
+	size_t size = 2 * n * sizeof(char *), len;
+	char **v, *p;
+
+	for (size_t i = 0; i < n; i++)
+		size += strlen(keys[i]) + strlen(values[i]) + 2;
+	if (!(v = ksched__malloc(size)))
+		return NULL;
+	p = (char *)(v + 2 * n);
+	for (size_t i = 0; i < 2 * n; i++) {
+		const char *s = i < n ? keys[i] : values[i - n];
+
+		len = strlen(s) + 1;
+		v[i] = memcpy(p, s, len);
+		p += len;
+	}
+	return v;
+}
+
+ksched_err
+ksched_members_set_labels(ksched_members *m, uint32_t index,
+			  const char *const *keys, const char *const *values,
+			  size_t n)
+{
+	char **v = NULL;
+
+	if (!m || (n && (!keys || !values)))
+		return KSCHED_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!keys[i] || !values[i])
+			return KSCHED_EINVAL;
+	if (!ksched_members_exists(m, index))
+		return KSCHED_ENOENT;
+	if (n > SIZE_MAX / (4 * sizeof(char *)))
+		return KSCHED_ENOMEM;
+	if (n && !(v = labels_copy(keys, values, n)))
+		return KSCHED_ENOMEM;
+	ksched__free(m->v[index].labels);
+	m->v[index].labels = v;
+	m->v[index].nlabels = n;
+	return KSCHED_OK;
+}
+
+size_t
+ksched_members_labels(const ksched_members *m, uint32_t index,
+		      const char *const **keys, const char *const **values)
+{
+	const struct member *w;
+	size_t n = 0;
+
+	if (keys)
+		*keys = NULL;
+	if (values)
+		*values = NULL;
+	if (!m || !ksched_members_exists(m, index))
+		return 0;
+	w = &m->v[index];
+	if ((n = w->nlabels) != 0) {
+		if (keys)
+			*keys = (const char *const *)w->labels;
+		if (values)
+			*values = (const char *const *)w->labels + n;
+	}
+	return n;
 }

@@ -105,6 +105,22 @@ check_resources(const Ksched__Resources *r, char *err, size_t errlen)
 }
 
 static bool
+check_labels(Ksched__Label **l, size_t n, char *err, size_t errlen)
+{
+	if (n > 64)
+		return perr(err, errlen, "too many labels (%zu, max 64)", n);
+	for (size_t i = 0; i < n; i++) {
+		if (!l[i] || !l[i]->key[0] || strlen(l[i]->key) > 63 ||
+		    strlen(l[i]->value) > 63)
+			return perr(err, errlen,
+				    "label %zu: key must be 1..63 bytes and "
+				    "value 0..63",
+				    i);
+	}
+	return true;
+}
+
+static bool
 check_request(const Ksched__Request *m, char *err, size_t errlen)
 {
 	switch (m->body_case) {
@@ -140,7 +156,9 @@ check_request(const Ksched__Request *m, char *err, size_t errlen)
 		return true;
 	case KSCHED__REQUEST__BODY_REG:
 		return check_worker_name(m->reg->worker, err, errlen) &&
-		       check_resources(m->reg->capacity, err, errlen);
+		       check_resources(m->reg->capacity, err, errlen) &&
+		       check_labels(m->reg->labels, m->reg->n_labels, err,
+				    errlen);
 	case KSCHED__REQUEST__BODY_LEASE:
 		if (m->lease->wait_ms < 0 || m->lease->wait_ms > 3600000)
 			return perr(err, errlen, "lease: wait_ms out of range");

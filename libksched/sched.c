@@ -46,8 +46,37 @@ tinfo_free(struct tinfo *t)
 	ksched__free(t->kind);
 	ksched__free(t->user);
 	ksched__free(t->reason);
+	ksched__free(t->sel);
 	ksched__free(t->fl);
 	ksched__free(t);
+}
+
+/* Copy spec's selector into one block: the views, then the strings. */
+static int
+copy_selector(struct tinfo *t, const ksched_task *spec)
+{
+	size_t n = ksched_task_selectorc(spec), bytes = n * sizeof(*t->sel);
+	char *p;
+
+	if (!n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(ksched_task_selector_key(spec, i)) +
+			 strlen(ksched_task_selector_value(spec, i)) + 2;
+	t->sel = ksched__malloc(bytes);
+	if (!t->sel)
+		return -1;
+	p = (char *)(t->sel + n);
+	for (size_t i = 0; i < n; i++) {
+		const char *k = ksched_task_selector_key(spec, i);
+		const char *v = ksched_task_selector_value(spec, i);
+		t->sel[i].key = strcpy(p, k);
+		p += strlen(k) + 1;
+		t->sel[i].value = strcpy(p, v);
+		p += strlen(v) + 1;
+	}
+	t->nsel = n;
+	return 0;
 }
 
 static struct tinfo *
@@ -59,7 +88,7 @@ tinfo_new(uint64_t id, const ksched_task *spec, int64_t submitted)
 		return NULL;
 	t->kind = ksched__strdup(ksched_task_kind(spec));
 	t->user = ksched__strdup(ksched_task_user(spec));
-	if (!t->kind || !t->user) {
+	if (!t->kind || !t->user || copy_selector(t, spec)) {
 		ksched__free(t->kind);
 		ksched__free(t->user);
 		ksched__free(t);
@@ -157,6 +186,8 @@ ksched__sched_task_view(const struct tinfo *t, struct ksched_task_view *v)
 	v->submitted = t->submitted;
 	v->est_runtime_ms = t->est_ms;
 	v->timeout_ms = t->timeout_ms;
+	v->selector = t->sel;
+	v->nselector = t->nsel;
 }
 
 bool

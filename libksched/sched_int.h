@@ -35,6 +35,8 @@ struct tinfo {
 	int64_t submitted;
 	int64_t est_ms;
 	int64_t started; /* when placed */
+	struct ksched_label_view *sel; /* selector; strings in one block */
+	size_t nsel;
 	int64_t worker; /* -1 when not running */
 	uint64_t token;
 	int64_t deadline;

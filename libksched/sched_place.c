@@ -13,6 +13,24 @@
 /* ---- dispatch ----------------------------------------------------------- */
 
 /* Why t fits none of the workers asking for work. */
+/* Whether worker i has every label t selects. */
+static bool
+labels_match(ksched_sched *s, uint32_t i, const struct tinfo *t)
+{
+	const char *const *k, *const *v;
+	size_t n = ksched_members_labels(s->members, i, &k, &v);
+
+	for (size_t a = 0; a < t->nsel; a++) {
+		bool found = false;
+		for (size_t b = 0; b < n && !found; b++)
+			found = !strcmp(k[b], t->sel[a].key) &&
+				!strcmp(v[b], t->sel[a].value);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
 static void
 explain(ksched_sched *s, struct tinfo *t)
 {
@@ -20,20 +38,33 @@ explain(ksched_sched *s, struct tinfo *t)
 	struct ksched_worker_status w;
 	char why[160];
 	uint32_t nw = ksched_members_capacity(s->members);
+	bool labelled = false;
 
 	for (uint32_t i = 0; i < nw; i++) {
-		if (ksched_members_status(s->members, i, &w) == KSCHED_OK &&
-		    ksched_resources_fit(&w.capacity, &zero, &t->need)) {
-			ksched__sched_set_reason(t, "waiting for a worker with free capacity");
+		if (ksched_members_status(s->members, i, &w) != KSCHED_OK ||
+		    !labels_match(s, i, t))
+			continue;
+		labelled = true;
+		if (ksched_resources_fit(&w.capacity, &zero, &t->need)) {
+			ksched__sched_set_reason(
+				t, "waiting for a worker with free capacity");
 			return;
 		}
 	}
-	snprintf(why, sizeof(why),
-		 "no worker is large enough: needs cpu=%lld mem=%lld gpus=%lld",
-		 (long long)t->need.cpu_milli, (long long)t->need.mem_mb,
-		 (long long)t->need.gpus);
-	ksched__sched_set_reason(t, ksched_members_count(s->members) ? why
-						      : "no workers registered");
+	if (!ksched_members_count(s->members))
+		snprintf(why, sizeof(why), "no workers registered");
+	else if (!labelled)
+		snprintf(why, sizeof(why),
+			 "no worker has the labels it selects (%s=%s%s)",
+			 t->sel[0].key, t->sel[0].value,
+			 t->nsel > 1 ? ", ..." : "");
+	else
+		snprintf(why, sizeof(why),
+			 "no worker is large enough: needs cpu=%lld mem=%lld "
+			 "gpus=%lld",
+			 (long long)t->need.cpu_milli,
+			 (long long)t->need.mem_mb, (long long)t->need.gpus);
+	ksched__sched_set_reason(t, why);
 }
 
 /* Place t on worker w now: lease it, allocate, remember it runs. */
@@ -114,6 +145,7 @@ struct round {
 	struct ksched_running_view *rv;
 	size_t nr;
 	struct ksched_placement *pl;
+	struct ksched_label_view *lv; /* the workers' labels */
 };
 
 static void
@@ -125,6 +157,7 @@ round_free(struct round *r)
 	ksched__free(r->ws);
 	ksched__free(r->rv);
 	ksched__free(r->pl);
+	ksched__free(r->lv);
 }
 
 static ksched_err
@@ -171,20 +204,37 @@ round_tasks(ksched_sched *s, struct round *r, size_t m, int64_t now)
 	return e;
 }
 
-/* The worker views: the listed workers, each capped at what it asked. */
-static void
+/* The worker views: the listed workers, each capped at what it asked,
+ * with their labels. */
+static ksched_err
 round_workers(ksched_sched *s, struct round *r, const uint32_t *workers,
 	      const uint32_t *max, size_t nworkers)
 {
+	size_t nl = 0, k = 0;
+	const char *const *keys, *const *vals;
+
+	for (size_t i = 0; i < nworkers; i++)
+		nl += ksched_members_labels(s->members, workers[i], NULL, NULL);
+	if (nl && !(r->lv = ksched__calloc(nl, sizeof(*r->lv))))
+		return KSCHED_ENOMEM;
 	for (size_t i = 0; i < nworkers; i++) {
 		struct ksched_worker_view *v = &r->wv[r->nw];
+		size_t n;
 		if (!max[i] ||
 		    !ksched__sched_worker_view(s, workers[i], &r->ws[r->nw], v))
 			continue;
 		if (v->allocated.slots + (int64_t)max[i] < v->capacity.slots)
 			v->capacity.slots = v->allocated.slots + max[i];
+		n = ksched_members_labels(s->members, workers[i], &keys, &vals);
+		v->labels = n ? &r->lv[k] : NULL;
+		v->nlabels = n;
+		for (size_t j = 0; j < n; j++, k++) {
+			r->lv[k].key = keys[j];
+			r->lv[k].value = vals[j];
+		}
 		r->nw++;
 	}
+	return KSCHED_OK;
 }
 
 static void
@@ -233,11 +283,13 @@ ksched_sched_dispatch(ksched_sched *s, int64_t now, const uint32_t *workers,
 	if (!e && r.nt) {
 		struct ksched_select_view v = {now, r.tv, r.nt, r.wv, 0,
 					       r.rv, 0};
-		round_workers(s, &r, workers, max, nworkers);
+		e = round_workers(s, &r, workers, max, nworkers);
 		round_running(s, &r);
 		v.nworkers = r.nw;
 		v.nrunning = r.nr;
-		e = ksched_policy_place(s->policy, &v, r.pl, outmax, &np);
+		if (!e)
+			e = ksched_policy_place(s->policy, &v, r.pl, outmax,
+						&np);
 	}
 	for (size_t i = 0; i < np && !e; i++) {
 		struct tinfo *t = ksched__u64map_get(&s->tasks, r.pl[i].task);

@@ -110,6 +110,7 @@ ksched_task_free(ksched_task *t)
 	ksched__free(t->user);
 	ksched__free(t->salt);
 	labels_free(t->labels, t->labelc);
+	labels_free(t->selector, t->selectorc);
 	ksched__free(t);
 }
 
@@ -134,6 +135,10 @@ dup_heap(const ksched_task *t, ksched_task *c)
 		if ((rc = ksched_task_add_label(c, t->labels[i].key,
 						t->labels[i].value)))
 			return rc;
+	for (size_t i = 0; i < t->selectorc; i++)
+		if ((rc = ksched_task_add_selector(c, t->selector[i].key,
+						   t->selector[i].value)))
+			return rc;
 	return KSCHED_OK;
 }
 
@@ -155,8 +160,8 @@ ksched_task_dup(const ksched_task *t, ksched_task **out)
 	c->payload = NULL;
 	c->argv = c->env = NULL;
 	c->env_order = NULL;
-	c->labels = NULL;
-	c->payload_len = c->argc = c->envc = c->labelc = 0;
+	c->labels = c->selector = NULL;
+	c->payload_len = c->argc = c->envc = c->labelc = c->selectorc = 0;
 	if (dup_heap(t, c) != KSCHED_OK) {
 		ksched_task_free(c);
 		return KSCHED_ENOMEM;
@@ -286,28 +291,42 @@ nomem:
 	return KSCHED_ENOMEM;
 }
 
+/* label_add: append a copy of key=value to *v (*n entries); all or nothing. */
+static ksched_err
+label_add(struct ksched_label **v, size_t *n, const char *key,
+	  const char *value)
+{
+	struct ksched_label *l;
+	char *k, *val;
+
+	if (!key || !value)
+		return KSCHED_EINVAL;
+	k = ksched__strdup(key);
+	val = ksched__strdup(value);
+	if (!k || !val || !(l = ksched__realloc(*v, (*n + 1) * sizeof(*l)))) {
+		ksched__free(k);
+		ksched__free(val);
+		return KSCHED_ENOMEM;
+	}
+	l[*n].key = k;
+	l[*n].value = val;
+	*v = l;
+	++*n;
+	return KSCHED_OK;
+}
+
 ksched_err
 ksched_task_add_label(ksched_task *t, const char *key, const char *value)
 {
-	struct ksched_label *l;
-	char *k, *v;
-	size_t n;
+	return t ? label_add(&t->labels, &t->labelc, key, value)
+		 : KSCHED_EINVAL;
+}
 
-	if (!t || !key || !value)
-		return KSCHED_EINVAL;
-	n = t->labelc + 1;
-	k = ksched__strdup(key);
-	v = ksched__strdup(value);
-	if (!k || !v || !(l = ksched__realloc(t->labels, n * sizeof(*l)))) {
-		ksched__free(k);
-		ksched__free(v);
-		return KSCHED_ENOMEM;
-	}
-	l[t->labelc].key = k;
-	l[t->labelc].value = v;
-	t->labels = l;
-	t->labelc = n;
-	return KSCHED_OK;
+ksched_err
+ksched_task_add_selector(ksched_task *t, const char *key, const char *value)
+{
+	return t ? label_add(&t->selector, &t->selectorc, key, value)
+		 : KSCHED_EINVAL;
 }
 
 void
@@ -448,6 +467,24 @@ ksched_task_label(const ksched_task *t, const char *key)
 		if (strcmp(t->labels[i].key, key) == 0)
 			return t->labels[i].value;
 	return NULL;
+}
+
+size_t
+ksched_task_selectorc(const ksched_task *t)
+{
+	return t->selectorc;
+}
+
+const char *
+ksched_task_selector_key(const ksched_task *t, size_t i)
+{
+	return i < t->selectorc ? t->selector[i].key : NULL;
+}
+
+const char *
+ksched_task_selector_value(const ksched_task *t, size_t i)
+{
+	return i < t->selectorc ? t->selector[i].value : NULL;
 }
 
 const char *

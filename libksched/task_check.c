@@ -163,54 +163,67 @@ check_strings(const ksched_task *t, struct errbuf *e)
 	return KSCHED_OK;
 }
 
+/* check_pair: entry i of the key=value list field (labels or selector). */
 static ksched_err
-check_label(const ksched_task *t, size_t i, struct errbuf *e)
+check_pair(const char *field, const struct ksched_label *v, size_t i,
+	   struct errbuf *e)
 {
-	const struct ksched_label *l = &t->labels[i];
+	const struct ksched_label *l = &v[i];
 	char q[QUOTE_MAX];
 	size_t klen = strlen(l->key), vlen = strlen(l->value);
 
 	if (klen == 0)
 		return fail(e,
-			    "field 'labels' entry %zu key must not be empty "
+			    "field '%s' entry %zu key must not be empty "
 			    "(got \"\")",
-			    i);
+			    field, i);
 	if (klen > KSCHED_LABEL_LEN_MAX)
 		return fail(e,
-			    "field 'labels' entry %zu key must be at most %d "
+			    "field '%s' entry %zu key must be at most %d "
 			    "bytes (got %zu)",
-			    i, KSCHED_LABEL_LEN_MAX, klen);
+			    field, i, KSCHED_LABEL_LEN_MAX, klen);
 	if (vlen > KSCHED_LABEL_LEN_MAX)
 		return fail(e,
-			    "field 'labels' entry %zu value must be at most "
+			    "field '%s' entry %zu value must be at most "
 			    "%d bytes (got %zu)",
-			    i, KSCHED_LABEL_LEN_MAX, vlen);
+			    field, i, KSCHED_LABEL_LEN_MAX, vlen);
 	for (const char *p = l->key; *p; p++)
 		if (!is_label_key_char(*p))
 			return fail(e,
-				    "field 'labels' entry %zu key must "
+				    "field '%s' entry %zu key must "
 				    "match [A-Za-z0-9_./-]+ (got %s)",
-				    i, quote(q, l->key));
+				    field, i, quote(q, l->key));
 	for (size_t j = 0; j < i; j++)
-		if (strcmp(t->labels[j].key, l->key) == 0)
+		if (strcmp(v[j].key, l->key) == 0)
 			return fail(e,
-				    "field 'labels' keys must be unique "
+				    "field '%s' keys must be unique "
 				    "(got %s twice)",
-				    quote(q, l->key));
+				    field, quote(q, l->key));
+	return KSCHED_OK;
+}
+
+/* check_pairs: the n entries of the key=value list field. */
+static ksched_err
+check_pairs(const char *field, const struct ksched_label *v, size_t n,
+	    struct errbuf *e)
+{
+	if (n > KSCHED_LABELS_MAX)
+		return fail(e,
+			    "field '%s' must have at most %d entries "
+			    "(got %zu)",
+			    field, KSCHED_LABELS_MAX, n);
+	for (size_t i = 0; i < n; i++)
+		if (check_pair(field, v, i, e))
+			return KSCHED_EINVAL;
 	return KSCHED_OK;
 }
 
 static ksched_err
 check_labels_user_salt(const ksched_task *t, struct errbuf *e)
 {
-	if (t->labelc > KSCHED_LABELS_MAX)
-		return fail(e,
-			    "field 'labels' must have at most %d entries "
-			    "(got %zu)",
-			    KSCHED_LABELS_MAX, t->labelc);
-	for (size_t i = 0; i < t->labelc; i++)
-		if (check_label(t, i, e))
-			return KSCHED_EINVAL;
+	if (check_pairs("labels", t->labels, t->labelc, e) ||
+	    check_pairs("selector", t->selector, t->selectorc, e))
+		return KSCHED_EINVAL;
 	if (t->user && check_len(e, "user", t->user, KSCHED_USER_MAX))
 		return KSCHED_EINVAL;
 	if (t->salt && check_len(e, "salt", t->salt, KSCHED_SALT_MAX))

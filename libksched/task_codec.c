@@ -115,17 +115,46 @@ ksched_key_from_hex(const char *hex, struct ksched_key *out)
 
 /* --- protobuf encoding -------------------------------------------------- */
 
-/* Point s at t's fields (no copies); lv/lp hold the labels. */
-static void
-to_spec(const ksched_task *t, Ksched__TaskSpec *s, Ksched__Label *lv,
-	Ksched__Label **lp)
+/* Protobuf views of a label list: on the stack up to the documented limit. */
+struct pb_labels {
+	Ksched__Label v[KSCHED_LABELS_MAX], *p[KSCHED_LABELS_MAX];
+	Ksched__Label *hv, **hp; /* heap arrays for longer lists, or NULL */
+};
+
+/* pb_labels_fill: point b at the n labels l (no copies); NULL on ENOMEM. */
+static Ksched__Label **
+pb_labels_fill(struct pb_labels *b, const struct ksched_label *l, size_t n)
 {
-	for (size_t i = 0; i < t->labelc; i++) {
-		ksched__label__init(&lv[i]);
-		lv[i].key = t->labels[i].key;
-		lv[i].value = t->labels[i].value;
-		lp[i] = &lv[i];
+	Ksched__Label *v = b->v, **p = b->p;
+
+	b->hv = NULL;
+	b->hp = NULL;
+	if (n > KSCHED_LABELS_MAX) {
+		b->hv = v = ksched__calloc(n, sizeof(*v));
+		b->hp = p = ksched__calloc(n, sizeof(*p));
+		if (!v || !p)
+			return NULL;
 	}
+	for (size_t i = 0; i < n; i++) {
+		ksched__label__init(&v[i]);
+		v[i].key = l[i].key;
+		v[i].value = l[i].value;
+		p[i] = &v[i];
+	}
+	return p;
+}
+
+static void
+pb_labels_done(struct pb_labels *b)
+{
+	ksched__free(b->hv);
+	ksched__free(b->hp);
+}
+
+/* Point s at t's scalar and string fields (no copies). */
+static void
+to_spec(const ksched_task *t, Ksched__TaskSpec *s)
+{
 	s->id = t->id;
 	s->kind = t->kind;
 	s->payload.data = t->payload;
@@ -147,8 +176,6 @@ to_spec(const ksched_task *t, Ksched__TaskSpec *s, Ksched__Label *lv,
 	s->backoff_max_ms = t->backoff_max_ms;
 	s->no_cache = t->no_cache;
 	s->cache_ttl_ms = t->cache_ttl_ms;
-	s->n_labels = t->labelc;
-	s->labels = lp;
 	s->not_before = t->not_before;
 	s->user = t->user ? t->user : (char *)"";
 	s->salt = t->salt ? t->salt : (char *)"";
@@ -157,33 +184,32 @@ to_spec(const ksched_task *t, Ksched__TaskSpec *s, Ksched__Label *lv,
 
 /*
  * Pack t with fn(arg, size) giving the buffer (or NULL): no allocation for
- * tasks within the documented label limit.
+ * tasks within the documented label and selector limits.
  */
 ksched_err
 ksched__task_pack(const ksched_task *t, void *(*fn)(void *, size_t),
 		  void *arg, size_t *len)
 {
 	Ksched__TaskSpec s = KSCHED__TASK_SPEC__INIT;
-	Ksched__Label lvs[KSCHED_LABELS_MAX], *lps[KSCHED_LABELS_MAX];
-	Ksched__Label *lv = lvs, **lp = lps;
-	uint8_t *b;
+	struct pb_labels lb, sb;
+	Ksched__Label **lp, **sp;
+	uint8_t *b = NULL;
 
-	if (t->labelc > KSCHED_LABELS_MAX &&
-	    (!(lv = ksched__calloc(t->labelc, sizeof(*lv))) ||
-	     !(lp = ksched__calloc(t->labelc, sizeof(*lp))))) {
-		if (lv != lvs)
-			ksched__free(lv);
-		return KSCHED_ENOMEM;
+	lp = pb_labels_fill(&lb, t->labels, t->labelc);
+	sp = pb_labels_fill(&sb, t->selector, t->selectorc);
+	if (lp && sp) {
+		to_spec(t, &s);
+		s.n_labels = t->labelc;
+		s.labels = lp;
+		s.n_selector = t->selectorc;
+		s.selector = sp;
+		*len = ksched__task_spec__get_packed_size(&s);
+		b = fn(arg, *len);
+		if (b)
+			ksched__task_spec__pack(&s, b);
 	}
-	to_spec(t, &s, lv, lp);
-	*len = ksched__task_spec__get_packed_size(&s);
-	b = fn(arg, *len);
-	if (b)
-		ksched__task_spec__pack(&s, b);
-	if (lv != lvs) {
-		ksched__free(lv);
-		ksched__free(lp);
-	}
+	pb_labels_done(&lb);
+	pb_labels_done(&sb);
 	return b ? KSCHED_OK : KSCHED_ENOMEM;
 }
 
@@ -230,6 +256,10 @@ from_spec_heap(const Ksched__TaskSpec *s, ksched_task *t)
 	for (size_t i = 0; i < s->n_labels; i++)
 		if ((rc = ksched_task_add_label(t, s->labels[i]->key,
 						s->labels[i]->value)))
+			return rc;
+	for (size_t i = 0; i < s->n_selector; i++)
+		if ((rc = ksched_task_add_selector(t, s->selector[i]->key,
+						   s->selector[i]->value)))
 			return rc;
 	return KSCHED_OK;
 }
@@ -288,6 +318,9 @@ ksched_task_decode(const void *buf, size_t len, ksched_task **out)
 		goto out;
 	for (size_t i = 0; i < s->n_labels; i++)
 		if (!s->labels[i])
+			goto out;
+	for (size_t i = 0; i < s->n_selector; i++)
+		if (!s->selector[i])
 			goto out;
 	if ((rc = ksched_task_new(&t)) || (rc = from_spec_heap(s, t)))
 		goto out;

@@ -24,6 +24,8 @@ struct ksched_task {
 	char *salt; /* NULL = unset, reads as "" */
 	struct ksched_label *labels;
 	size_t labelc;
+	struct ksched_label *selector; /* worker labels required */
+	size_t selectorc;
 	int32_t priority;
 	int64_t cpu_milli;
 	int64_t mem_mb;

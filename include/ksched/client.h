@@ -222,15 +222,16 @@ ksched_client_cache_invalidate(ksched_client *c, const struct ksched_key *key,
  * (NULL: ksched_task_new()'s).  Fields, all optional:
  *   "kind", "payload", "cwd", "user", "salt": strings;
  *   "argv": ["prog", "arg", ...];  "env": {"K": "V"} or ["K=V", ...];
- *   "labels": {"K": "V"};  "no_cache": true or false;
+ *   "labels": {"K": "V"};  "selector": {"K": "V"} (worker labels the
+ *   task requires);  "no_cache": true or false;
  *   "priority", "cpu" (millicores), "mem" (MB), "gpus", "nodes",
  *   "retries", "backoff" (ms): integers;
  *   "timeout", "ttl": seconds (may have a fraction).
- * env and labels add to those of defaults; the others replace.  An unknown
- * field, a wrong type or bad JSON gives KSCHED_EINVAL and a message in err
- * (NUL terminated, truncated to errlen), e.g. "field 'cpu' must be an
- * integer".  The spec is not validated: ksched_task_validate() it.  The
- * caller owns *out (ksched_task_free()).
+ * env, labels and selector add to those of defaults; the others replace.
+ * An unknown field, a wrong type or bad JSON gives KSCHED_EINVAL and a
+ * message in err (NUL terminated, truncated to errlen), e.g. "field 'cpu'
+ * must be an integer".  The spec is not validated: ksched_task_validate()
+ * it.  The caller owns *out (ksched_task_free()).
  */
 KSCHED_API KSCHED_NODISCARD ksched_err ksched_client_parse_task(
     const char *json, size_t len, const ksched_task *defaults,

@@ -118,6 +118,32 @@ KSCHED_API void ksched_members_seen(ksched_members *m, uint32_t index,
 KSCHED_API void ksched_members_set_state(ksched_members *m, uint32_t index,
 					 enum ksched_worker_state st);
 
+/*
+ * ksched_members_set_labels: give worker index the n labels keys[i] =
+ * values[i] (copied), replacing any it had; n 0 removes them.  Labels are
+ * not checked beyond being non-NULL (KSCHED_EINVAL otherwise).
+ * KSCHED_ENOENT if there is no worker index; on KSCHED_ENOMEM nothing
+ * changes.  A worker starts with no labels at join (also when it re-joins
+ * under the same id) and loses them when it leaves.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_members_set_labels(ksched_members *m, uint32_t index,
+			  const char *const *keys, const char *const *values,
+			  size_t n);
+
+/*
+ * ksched_members_labels: the labels of worker index: returns how many
+ * (0 when it has none or there is no worker index) and points *keys and
+ * *values (either may be NULL) at borrowed arrays of that many strings
+ * (NULL when 0), in the order given.  They stay valid until the next
+ * ksched_members_set_labels(), _join() or _leave() of that worker, or
+ * ksched_members_free(); other workers' changes do not move them.
+ */
+KSCHED_API size_t ksched_members_labels(const ksched_members *m,
+					uint32_t index,
+					const char *const **keys,
+					const char *const **values);
+
 /* ksched_members_status: a snapshot of worker index into out. */
 KSCHED_API KSCHED_NODISCARD ksched_err
 ksched_members_status(const ksched_members *m, uint32_t index,

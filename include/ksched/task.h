@@ -3,7 +3,8 @@
  *
  * A ksched_task is an opaque task spec: what to run (kind, payload, argv,
  * env, cwd), what it needs (CPU, memory, GPUs, nodes), and how to treat it
- * (priority, timeout, retries, caching, labels, not-before time, user).
+ * (priority, timeout, retries, caching, labels, not-before time, user), and
+ * where it may run (a selector: worker labels it requires).
  *
  * Setters copy their inputs.  Setters never validate ranges: call
  * ksched_task_validate() before handing a spec to a queue (the queue calls
@@ -29,7 +30,7 @@ typedef struct ksched_task ksched_task;
 #define KSCHED_ARGV_MAX 1024		/* argv entries */
 #define KSCHED_ENV_MAX 256		/* env entries */
 #define KSCHED_STRINGS_MAX (256u << 10) /* bytes of argv + env + cwd */
-#define KSCHED_LABELS_MAX 32		/* labels */
+#define KSCHED_LABELS_MAX 32		/* labels; also selector entries */
 #define KSCHED_LABEL_LEN_MAX 63		/* bytes in a label key or value */
 #define KSCHED_USER_MAX 64		/* bytes in a user name */
 #define KSCHED_SALT_MAX 64		/* bytes in a cache salt */
@@ -85,6 +86,14 @@ KSCHED_API KSCHED_NODISCARD ksched_err ksched_task_set_cwd(ksched_task *t,
 KSCHED_API KSCHED_NODISCARD ksched_err ksched_task_add_label(ksched_task *t,
 							     const char *key,
 							     const char *value);
+/*
+ * ksched_task_add_selector: require the worker label key=value (appended;
+ * a task is placed only on workers whose labels hold every selector entry
+ * with an equal value).  Keys follow the label rules (ksched_task_validate()
+ * checks them and rejects a key given twice).
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_task_add_selector(ksched_task *t, const char *key, const char *value);
 KSCHED_API KSCHED_NODISCARD ksched_err ksched_task_set_user(ksched_task *t,
 							    const char *user);
 KSCHED_API KSCHED_NODISCARD ksched_err ksched_task_set_salt(ksched_task *t,
@@ -120,6 +129,12 @@ KSCHED_API const char *ksched_task_label_value(const ksched_task *t,
 /* ksched_task_label: the value of label key, or NULL. */
 KSCHED_API const char *ksched_task_label(const ksched_task *t,
 					 const char *key);
+/* The selector entries in order; key and value are NULL out of range. */
+KSCHED_API size_t ksched_task_selectorc(const ksched_task *t);
+KSCHED_API const char *ksched_task_selector_key(const ksched_task *t,
+						size_t i);
+KSCHED_API const char *ksched_task_selector_value(const ksched_task *t,
+						  size_t i);
 KSCHED_API const char *ksched_task_user(const ksched_task *t); /* or "" */
 KSCHED_API const char *ksched_task_salt(const ksched_task *t); /* or "" */
 KSCHED_API int32_t ksched_task_priority(const ksched_task *t);
@@ -149,7 +164,8 @@ KSCHED_API KSCHED_NODISCARD ksched_err ksched_task_validate(
 /*
  * ksched_task_cache_key: XXH3-128 of a canonical encoding of what decides
  * the result: KSCHED_CACHE_KEY_VERSION, kind, payload, argv, env (sorted by
- * name), cwd and salt.  Never the id, priority, resources, labels or user.
+ * name), cwd and salt.  Never the id, priority, resources, labels,
+ * selector or user (where a task runs does not change its result).
  */
 KSCHED_API void ksched_task_cache_key(const ksched_task *t,
 				      struct ksched_key *out);

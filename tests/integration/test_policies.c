@@ -163,6 +163,82 @@ test_policies_broken_plugin_refused(void **state)
 	tu_rmtree(dir);
 }
 
+/* Workers with labels; tasks with a selector go only where they match. */
+static void
+test_policies_selector_routes_by_label(void **state)
+{
+	char *dir = tu_tmpdir("policy");
+	char ctl[600], dsp[600], hbt[600], data[600], mr[600], r[2][600];
+	const char *margs[] = {"--data", data, "--control", ctl, "--dispatch",
+			       dsp, "--heartbeat", hbt, "--ready-file", mr,
+			       NULL};
+	const char *zones[2] = {"zone=a", "zone=b"}, *ids[2] = {"wa", "wb"};
+	struct ksched_worker_status *ws;
+	struct ksched_task_status st;
+	pid_t master, w[2];
+	ksched_client *c;
+	uint64_t tid[6], remaining = 1;
+	size_t nw;
+	int64_t end;
+
+	(void)state;
+	snprintf(ctl, sizeof(ctl), "ipc://%s/c.ipc", dir);
+	snprintf(dsp, sizeof(dsp), "ipc://%s/d.ipc", dir);
+	snprintf(hbt, sizeof(hbt), "ipc://%s/h.ipc", dir);
+	snprintf(data, sizeof(data), "%s/data", dir);
+	snprintf(mr, sizeof(mr), "%s/m.ready", dir);
+	master = td_start("ksched-master", NULL, margs);
+	assert_int_equal(td_wait_file(mr, master, 10000 * tu_slow()), 0);
+	for (int i = 0; i < 2; i++) {
+		const char *wargs[] = {"--id", ids[i], "--label", zones[i],
+				       "--dispatch", dsp, "--heartbeat", hbt,
+				       "--ready-file", r[i], NULL};
+		snprintf(r[i], sizeof(r[i]), "%s/%s.ready", dir, ids[i]);
+		w[i] = td_start("ksched-worker", NULL, wargs);
+		assert_int_equal(td_wait_file(r[i], w[i], 10000 * tu_slow()),
+				 0);
+	}
+	assert_int_equal(ksched_client_open(ctl, &c), KSCHED_OK);
+	for (int i = 0; i < 6; i++) {
+		const char *argv[] = {"/bin/true"};
+		char salt[8];
+		ksched_task *t;
+		snprintf(salt, sizeof(salt), "%d", i);
+		assert_int_equal(ksched_task_new(&t), 0);
+		assert_int_equal(ksched_task_set_argv(t, 1, argv), 0);
+		assert_int_equal(ksched_task_set_salt(t, salt), 0);
+		ksched_task_set_resources(t, 100, 0, 0);
+		assert_int_equal(ksched_task_add_selector(t, "zone",
+							  i < 5 ? "b" : "c"),
+				 0);
+		assert_int_equal(ksched_client_submit(
+					 c, (const ksched_task *const *)&t, 1,
+					 &tid[i], NULL),
+				 KSCHED_OK);
+		ksched_task_free(t);
+	}
+	end = td_now_ms() + 20000 * tu_slow();
+	while (remaining && td_now_ms() < end)
+		assert_int_equal(ksched_client_wait(c, tid, 5, false, 1000,
+						    &remaining),
+				 KSCHED_OK);
+	assert_int_equal(remaining, 0);
+	assert_int_equal(ksched_client_workers(c, &ws, &nw), KSCHED_OK);
+	for (size_t i = 0; i < nw; i++)
+		assert_int_equal(ws[i].completed,
+				 strcmp(ws[i].id, "wb") ? 0 : 5);
+	ksched_free(ws);
+	assert_int_equal(ksched_client_status(c, &tid[5], 1, &st), KSCHED_OK);
+	assert_int_equal(st.state, KSCHED_STATE_READY);
+	print_message("pending: %s\n", st.pending_reason);
+	assert_non_null(strstr(st.pending_reason, "labels"));
+	ksched_client_close(c);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(td_stop(w[i], 10000 * tu_slow()), 0);
+	assert_int_equal(td_stop(master, 10000 * tu_slow()), 0);
+	tu_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -170,6 +246,7 @@ main(void)
 		cmocka_unit_test(test_policies_sjf_plugin_orders_by_estimate),
 		cmocka_unit_test(test_policies_default_is_fifo),
 		cmocka_unit_test(test_policies_broken_plugin_refused),
+		cmocka_unit_test(test_policies_selector_routes_by_label),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -123,6 +124,133 @@ test_membership_alloc_failure(void **state)
 	ksched_members_free(m);
 }
 
+/* Expect worker w to have exactly the n labels k[i] = v[i]. */
+static void
+expect_labels(const ksched_members *m, uint32_t w, const char *const *k,
+	      const char *const *v, size_t n)
+{
+	const char *const *gk, *const *gv;
+
+	assert_int_equal(ksched_members_labels(m, w, &gk, &gv), n);
+	if (n == 0) {
+		assert_null(gk);
+		assert_null(gv);
+	}
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(gk[i], k[i]);
+		assert_string_equal(gv[i], v[i]);
+	}
+}
+
+static void
+test_membership_labels(void **state)
+{
+	struct ksched_resources cap = {1000, 1000, 0, 1};
+	char kbuf[16] = "zone", vbuf[16] = "eu-1";
+	const char *k[] = {kbuf, "disk", "empty"}, *v[] = {vbuf, "ssd", ""};
+	const char *k2[] = {"gpu"}, *v2[] = {"a100"}, *nul[] = {NULL};
+	const char *const *gk, *const *gv;
+	ksched_members *m;
+	uint32_t a, b, c;
+
+	(void)state;
+	assert_int_equal(ksched_members_new(&m), 0);
+	assert_int_equal(ksched_members_join(m, "a", &cap, 0, &a), 0);
+	assert_int_equal(ksched_members_join(m, "b", &cap, 0, &b), 0);
+	expect_labels(m, a, NULL, NULL, 0); /* none at join */
+	assert_int_equal(ksched_members_set_labels(m, a, k, v, 3), 0);
+	strcpy(kbuf, "changed"); /* copied */
+	strcpy(vbuf, "changed");
+	k[0] = "zone";
+	v[0] = "eu-1";
+	expect_labels(m, a, k, v, 3);
+	expect_labels(m, b, NULL, NULL, 0);
+	/* either out-parameter may be NULL */
+	assert_int_equal(ksched_members_labels(m, a, NULL, &gv), 3);
+	assert_string_equal(gv[1], "ssd");
+	assert_int_equal(ksched_members_labels(m, a, &gk, NULL), 3);
+	assert_string_equal(gk[1], "disk");
+	/* other workers' changes leave a's arrays in place */
+	assert_int_equal(ksched_members_set_labels(m, b, k2, v2, 1), 0);
+	for (int i = 0; i < 40; i++) { /* grows the table */
+		char id[16];
+		uint32_t x;
+
+		snprintf(id, sizeof(id), "w%d", i);
+		assert_int_equal(ksched_members_join(m, id, &cap, 0, &x), 0);
+	}
+	assert_string_equal(gk[1], "disk");
+	expect_labels(m, b, k2, v2, 1);
+	/* replace, then clear */
+	assert_int_equal(ksched_members_set_labels(m, a, k2, v2, 1), 0);
+	expect_labels(m, a, k2, v2, 1);
+	assert_int_equal(ksched_members_set_labels(m, a, NULL, NULL, 0), 0);
+	expect_labels(m, a, NULL, NULL, 0);
+	/* bad arguments change nothing */
+	assert_int_equal(ksched_members_set_labels(m, b, nul, v2, 1),
+			 KSCHED_EINVAL);
+	assert_int_equal(ksched_members_set_labels(m, b, k2, nul, 1),
+			 KSCHED_EINVAL);
+	assert_int_equal(ksched_members_set_labels(m, b, NULL, v2, 1),
+			 KSCHED_EINVAL);
+	expect_labels(m, b, k2, v2, 1);
+	/* unknown workers */
+	assert_int_equal(ksched_members_set_labels(m, 9999, k, v, 3),
+			 KSCHED_ENOENT);
+	expect_labels(m, 9999, NULL, NULL, 0);
+	/* a re-join under the same id starts with none */
+	assert_int_equal(ksched_members_join(m, "b", &cap, 5, &c), 0);
+	assert_int_equal(c, b);
+	expect_labels(m, b, NULL, NULL, 0);
+	/* leave frees them; a new worker in the slot has none */
+	assert_int_equal(ksched_members_set_labels(m, a, k, v, 3), 0);
+	assert_int_equal(ksched_members_leave(m, a), 0);
+	expect_labels(m, a, NULL, NULL, 0);
+	assert_int_equal(ksched_members_set_labels(m, a, k, v, 3),
+			 KSCHED_ENOENT);
+	assert_int_equal(ksched_members_join(m, "c", &cap, 0, &c), 0);
+	assert_int_equal(c, a);
+	expect_labels(m, c, NULL, NULL, 0);
+	/* free frees the labels still set (ASan checks for leaks) */
+	assert_int_equal(ksched_members_set_labels(m, c, k, v, 3), 0);
+	ksched_members_free(m);
+}
+
+/* On ENOMEM set_labels changes nothing. */
+static void
+test_membership_labels_alloc_failure(void **state)
+{
+	struct ksched_resources cap = {1, 1, 1, 1};
+	const char *k[] = {"zone", "disk"}, *v[] = {"eu-1", "ssd"};
+	const char *k2[] = {"gpu"}, *v2[] = {"a100"};
+	ksched_members *m;
+	uint32_t w;
+	ksched_err e = KSCHED_ENOMEM;
+	long n;
+
+	(void)state;
+	assert_int_equal(ksched_members_new(&m), 0);
+	assert_int_equal(ksched_members_join(m, "w", &cap, 0, &w), 0);
+	assert_int_equal(ksched_members_set_labels(m, w, k, v, 2), 0);
+	for (n = 0; e; n++) {
+		ksched__alloc_fail_after(n);
+		e = ksched_members_set_labels(m, w, k2, v2, 1);
+		ksched__alloc_fail_after(-1);
+		assert_true(e == KSCHED_OK || e == KSCHED_ENOMEM);
+		if (e)
+			expect_labels(m, w, k, v, 2);
+	}
+	assert_true(n >= 2); /* it failed at least once */
+	expect_labels(m, w, k2, v2, 1);
+	/* clearing never allocates */
+	ksched__alloc_fail_after(0);
+	e = ksched_members_set_labels(m, w, NULL, NULL, 0);
+	ksched__alloc_fail_after(-1);
+	assert_int_equal(e, KSCHED_OK);
+	expect_labels(m, w, NULL, NULL, 0);
+	ksched_members_free(m);
+}
+
 int
 main(void)
 {
@@ -130,6 +258,8 @@ main(void)
 		cmocka_unit_test(test_membership_join_find_leave),
 		cmocka_unit_test(test_membership_alloc_is_exact),
 		cmocka_unit_test(test_membership_alloc_failure),
+		cmocka_unit_test(test_membership_labels),
+		cmocka_unit_test(test_membership_labels_alloc_failure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

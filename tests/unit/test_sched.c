@@ -529,6 +529,50 @@ test_sched_release_retry_drain(void **state)
 	assert_int_equal(a[0].attempt, 1);
 }
 
+/* A task with a selector goes only where the labels match. */
+static void
+test_sched_selector_matches_labels(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[8];
+	uint32_t ws[2] = {join(f, "a", 8000, 8), join(f, "b", 8000, 8)};
+	const char *ka[] = {"zone"}, *va[] = {"a"}, *vb[] = {"b"};
+	ksched_members *m = ksched_sched_members(f->s);
+	const ksched_task *ts[1];
+	ksched_task *t;
+	uint64_t ids[4], none;
+	size_t n;
+
+	assert_int_equal(ksched_members_set_labels(m, ws[0], ka, va, 1), 0);
+	assert_int_equal(ksched_members_set_labels(m, ws[1], ka, vb, 1), 0);
+	for (int i = 0; i < 4; i++) {
+		char p[8];
+		snprintf(p, sizeof(p), "s%d", i);
+		t = mk(p, 100, 0);
+		assert_int_equal(ksched_task_add_selector(t, "zone", "b"), 0);
+		ts[0] = t;
+		assert_int_equal(ksched_sched_submit(f->s, ts, 1, f->now,
+						     &ids[i], NULL, NULL, NULL,
+						     0),
+				 0);
+		ksched_task_free(t);
+	}
+	t = mk("nowhere", 100, 0);
+	assert_int_equal(ksched_task_add_selector(t, "zone", "c"), 0);
+	ts[0] = t;
+	assert_int_equal(ksched_sched_submit(f->s, ts, 1, f->now, &none, NULL,
+					     NULL, NULL, 0),
+			 0);
+	ksched_task_free(t);
+	n = dispatch(f, ws, 2, a, 8);
+	assert_int_equal(n, 4);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(a[i].worker, ws[1]);
+	assert_int_equal(state_of(f, none, NULL), KSCHED_STATE_READY);
+	assert_non_null(strstr(ksched_sched_pending_reason(f->s, none),
+			       "no worker has the labels it selects (zone=c)"));
+}
+
 int
 main(void)
 {
@@ -549,6 +593,7 @@ main(void)
 		T(test_sched_cancel_running_is_announced),
 		T(test_sched_adopts_reported_lease_after_restart),
 		T(test_sched_release_retry_drain),
+		T(test_sched_selector_matches_labels),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

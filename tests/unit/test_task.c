@@ -45,6 +45,10 @@ full_task(void)
 	assert_int_equal(ksched_task_add_label(t, "team", "infra"), KSCHED_OK);
 	assert_int_equal(ksched_task_add_label(t, "app.io/tier", "batch"),
 			 KSCHED_OK);
+	assert_int_equal(ksched_task_add_selector(t, "zone", "eu-1"),
+			 KSCHED_OK);
+	assert_int_equal(ksched_task_add_selector(t, "gpu.io/model", "a100"),
+			 KSCHED_OK);
 	assert_int_equal(ksched_task_set_user(t, "alice"), KSCHED_OK);
 	assert_int_equal(ksched_task_set_salt(t, "v2"), KSCHED_OK);
 	ksched_task_set_id(t, 0x1122334455667788ull);
@@ -90,6 +94,13 @@ assert_tasks_equal(const ksched_task *a, const ksched_task *b)
 		assert_string_equal(ksched_task_label_value(a, i),
 				    ksched_task_label_value(b, i));
 	}
+	assert_int_equal(ksched_task_selectorc(a), ksched_task_selectorc(b));
+	for (size_t i = 0; i < ksched_task_selectorc(a); i++) {
+		assert_string_equal(ksched_task_selector_key(a, i),
+				    ksched_task_selector_key(b, i));
+		assert_string_equal(ksched_task_selector_value(a, i),
+				    ksched_task_selector_value(b, i));
+	}
 	assert_string_equal(ksched_task_user(a), ksched_task_user(b));
 	assert_string_equal(ksched_task_salt(a), ksched_task_salt(b));
 	assert_int_equal(ksched_task_priority(a), ksched_task_priority(b));
@@ -128,6 +139,7 @@ test_task_defaults(void **state)
 	assert_int_equal(ksched_task_envc(t), 0);
 	assert_null(ksched_task_cwd(t));
 	assert_int_equal(ksched_task_labelc(t), 0);
+	assert_int_equal(ksched_task_selectorc(t), 0);
 	assert_string_equal(ksched_task_user(t), "");
 	assert_string_equal(ksched_task_salt(t), "");
 	assert_int_equal(ksched_task_priority(t), 0);
@@ -171,6 +183,11 @@ test_task_setters_getters_round_trip(void **state)
 	assert_string_equal(ksched_task_label_value(t, 1), "batch");
 	assert_string_equal(ksched_task_label(t, "team"), "infra");
 	assert_null(ksched_task_label(t, "nope"));
+	assert_int_equal(ksched_task_selectorc(t), 2);
+	assert_string_equal(ksched_task_selector_key(t, 0), "zone");
+	assert_string_equal(ksched_task_selector_value(t, 0), "eu-1");
+	assert_string_equal(ksched_task_selector_key(t, 1), "gpu.io/model");
+	assert_string_equal(ksched_task_selector_value(t, 1), "a100");
 	assert_string_equal(ksched_task_user(t), "alice");
 	assert_string_equal(ksched_task_salt(t), "v2");
 	assert_int_equal(ksched_task_priority(t), -42);
@@ -202,7 +219,10 @@ test_task_setters_copy_and_replace(void **state)
 	assert_int_equal(ksched_task_set_argv(t, 1, argv), KSCHED_OK);
 	assert_int_equal(ksched_task_set_cwd(t, buf), KSCHED_OK);
 	assert_int_equal(ksched_task_set_payload(t, buf, 4), KSCHED_OK);
+	assert_int_equal(ksched_task_add_selector(t, buf, buf), KSCHED_OK);
 	strcpy(buf, "changed");
+	assert_string_equal(ksched_task_selector_key(t, 0), "mutable");
+	assert_string_equal(ksched_task_selector_value(t, 0), "mutable");
 	assert_string_equal(ksched_task_kind(t), "mutable");
 	assert_string_equal(ksched_task_arg(t, 0), "mutable");
 	assert_string_equal(ksched_task_cwd(t), "mutable");
@@ -243,6 +263,11 @@ test_task_setters_reject_null(void **state)
 	assert_int_equal(ksched_task_add_env(t, NULL), KSCHED_EINVAL);
 	assert_int_equal(ksched_task_add_label(t, "k", NULL), KSCHED_EINVAL);
 	assert_int_equal(ksched_task_add_label(t, NULL, "v"), KSCHED_EINVAL);
+	assert_int_equal(ksched_task_add_selector(t, "k", NULL), KSCHED_EINVAL);
+	assert_int_equal(ksched_task_add_selector(t, NULL, "v"), KSCHED_EINVAL);
+	assert_int_equal(ksched_task_add_selector(NULL, "k", "v"),
+			 KSCHED_EINVAL);
+	assert_int_equal(ksched_task_selectorc(t), 0);
 	assert_string_equal(ksched_task_kind(t), "exec");
 	assert_int_equal(ksched_task_argc(t), 0);
 	assert_int_equal(ksched_task_labelc(t), 0);
@@ -261,6 +286,9 @@ test_task_index_getters_out_of_range(void **state)
 	assert_null(ksched_task_label_key(t, 2));
 	assert_null(ksched_task_label_value(t, 2));
 	assert_null(ksched_task_label(t, NULL));
+	assert_null(ksched_task_selector_key(t, 2));
+	assert_null(ksched_task_selector_value(t, 2));
+	assert_null(ksched_task_selector_key(t, SIZE_MAX));
 	ksched_task_free(t);
 }
 
@@ -277,6 +305,7 @@ test_task_dup_is_independent(void **state)
 	assert_int_equal(ksched_task_set_argv(t, 1, good_argv), KSCHED_OK);
 	assert_int_equal(ksched_task_add_env(t, "X=1"), KSCHED_OK);
 	assert_int_equal(ksched_task_add_label(t, "more", "x"), KSCHED_OK);
+	assert_int_equal(ksched_task_add_selector(t, "more", "x"), KSCHED_OK);
 	assert_int_equal(ksched_task_set_cwd(t, NULL), KSCHED_OK);
 	ksched_task_set_resources(t, 1, 1, 1);
 	ksched_task_free(t);
@@ -286,6 +315,8 @@ test_task_dup_is_independent(void **state)
 	assert_string_equal(ksched_task_arg(d, 1), "hello");
 	assert_int_equal(ksched_task_envc(d), 2);
 	assert_int_equal(ksched_task_labelc(d), 2);
+	assert_int_equal(ksched_task_selectorc(d), 2);
+	assert_string_equal(ksched_task_selector_value(d, 1), "a100");
 	assert_string_equal(ksched_task_cwd(d), "/tmp");
 	assert_int_equal(ksched_task_cpu_milli(d), 2500);
 	ksched_task_free(d);
@@ -324,6 +355,12 @@ op_label(ksched_task *t)
 }
 
 static ksched_err
+op_selector(ksched_task *t)
+{
+	return ksched_task_add_selector(t, "new", "1");
+}
+
+static ksched_err
 op_cwd(ksched_task *t)
 {
 	return ksched_task_set_cwd(t, "/other");
@@ -346,8 +383,8 @@ static void
 test_task_setter_failure_keeps_task(void **state)
 {
 	static ksched_err (*const ops[])(ksched_task *) = {
-	    op_kind,  op_payload, op_argv, op_env,
-	    op_label, op_cwd,	  op_user, op_salt,
+	    op_kind,  op_payload, op_argv,     op_env,
+	    op_label, op_cwd,	  op_selector, op_user, op_salt,
 	};
 	ksched_task *t = full_task();
 
@@ -607,6 +644,73 @@ test_task_validate_labels(void **state)
 }
 
 static void
+test_task_validate_selector(void **state)
+{
+	ksched_task *t = full_task();
+	char long_s[KSCHED_LABEL_LEN_MAX + 2], key[16];
+
+	(void)state;
+	/* the same key as a label is fine: they are separate lists */
+	assert_int_equal(ksched_task_add_selector(t, "team", "infra"),
+			 KSCHED_OK);
+	expect_valid(t);
+	assert_int_equal(ksched_task_add_selector(t, "zone", "eu-2"),
+			 KSCHED_OK);
+	expect_message(t, "task spec: field 'selector' keys must be unique "
+			  "(got \"zone\" twice)");
+	ksched_task_free(t);
+
+	t = full_task();
+	assert_int_equal(ksched_task_add_selector(t, "", "v"), KSCHED_OK);
+	expect_invalid(t, "selector", "entry 2 key must not be empty");
+	ksched_task_free(t);
+
+	t = full_task();
+	assert_int_equal(ksched_task_add_selector(t, "bad=key", "v"),
+			 KSCHED_OK);
+	expect_invalid(t, "selector",
+		       "entry 2 key must match [A-Za-z0-9_./-]+ "
+		       "(got \"bad=key\")");
+	ksched_task_free(t);
+
+	memset(long_s, 'v', sizeof(long_s) - 1);
+	long_s[sizeof(long_s) - 1] = '\0';
+	t = full_task();
+	assert_int_equal(ksched_task_add_selector(t, "k", long_s), KSCHED_OK);
+	expect_invalid(t, "selector",
+		       "value must be at most 63 bytes (got 64)");
+	ksched_task_free(t);
+
+	t = full_task();
+	assert_int_equal(ksched_task_add_selector(t, long_s, "v"), KSCHED_OK);
+	expect_invalid(t, "selector", "key must be at most 63 bytes (got 64)");
+	long_s[KSCHED_LABEL_LEN_MAX] = '\0'; /* exactly the maximum */
+	ksched_task_free(t);
+
+	/* labels are checked first; a bad label is named, not the selector */
+	t = full_task();
+	assert_int_equal(ksched_task_add_label(t, "", "v"), KSCHED_OK);
+	assert_int_equal(ksched_task_add_selector(t, "", "v"), KSCHED_OK);
+	expect_invalid(t, "labels", "entry 2 key must not be empty");
+	ksched_task_free(t);
+
+	t = new_task();
+	assert_int_equal(ksched_task_set_kind(t, "sim"), KSCHED_OK);
+	assert_int_equal(ksched_task_add_selector(t, long_s, long_s),
+			 KSCHED_OK);
+	for (int i = 1; i < KSCHED_LABELS_MAX; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_int_equal(ksched_task_add_selector(t, key, ""),
+				 KSCHED_OK);
+		assert_int_equal(ksched_task_add_label(t, key, ""), KSCHED_OK);
+	}
+	expect_valid(t); /* the limit is per list */
+	assert_int_equal(ksched_task_add_selector(t, "last", ""), KSCHED_OK);
+	expect_invalid(t, "selector", "at most 32 entries (got 33)");
+	ksched_task_free(t);
+}
+
+static void
 test_task_validate_user_salt(void **state)
 {
 	ksched_task *t = full_task();
@@ -823,6 +927,28 @@ test_task_cache_key_ignores_non_result_fields(void **state)
 	assert_true(keys_equal(a, b));
 	ksched_task_free(a);
 	ksched_task_free(b);
+}
+
+/* Where a task may run does not change its result: same key. */
+static void
+test_task_cache_key_ignores_selector(void **state)
+{
+	ksched_task *a = full_task(), *b = full_task(), *c = new_task();
+	ksched_task *d = new_task();
+
+	(void)state;
+	assert_int_equal(ksched_task_add_selector(b, "zone", "us-2"),
+			 KSCHED_OK);
+	assert_int_equal(ksched_task_add_selector(b, "extra", "x"), KSCHED_OK);
+	assert_true(keys_equal(a, b));
+	/* with no selector at all versus one */
+	assert_int_equal(ksched_task_add_selector(d, "zone", "eu-1"),
+			 KSCHED_OK);
+	assert_true(keys_equal(c, d));
+	ksched_task_free(a);
+	ksched_task_free(b);
+	ksched_task_free(c);
+	ksched_task_free(d);
 }
 
 static ksched_err
@@ -1132,6 +1258,82 @@ test_task_encode_decode_round_trip(void **state)
 	ksched_task_free(t);
 }
 
+/* Selector entries survive encoding, in order, apart from the labels. */
+static void
+test_task_encode_decode_selector(void **state)
+{
+	ksched_task *t = new_task(), *back = NULL;
+	char key[16], val[16];
+	void *buf = NULL;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(ksched_task_add_selector(t, "zone", "eu-1"),
+			 KSCHED_OK);
+	assert_int_equal(ksched_task_add_selector(t, "empty", ""), KSCHED_OK);
+	assert_int_equal(ksched_task_encode(t, &buf, &len), KSCHED_OK);
+	assert_int_equal(ksched_task_decode(buf, len, &back), KSCHED_OK);
+	ksched_free(buf);
+	assert_int_equal(ksched_task_selectorc(back), 2);
+	assert_int_equal(ksched_task_labelc(back), 0);
+	assert_string_equal(ksched_task_selector_key(back, 0), "zone");
+	assert_string_equal(ksched_task_selector_value(back, 0), "eu-1");
+	assert_string_equal(ksched_task_selector_key(back, 1), "empty");
+	assert_string_equal(ksched_task_selector_value(back, 1), "");
+	ksched_task_free(back);
+	/* past the documented limit the views go on the heap */
+	for (int i = 0; i < 2 * KSCHED_LABELS_MAX; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		snprintf(val, sizeof(val), "v%d", i);
+		assert_int_equal(ksched_task_add_selector(t, key, val),
+				 KSCHED_OK);
+		if (i % 2)
+			assert_int_equal(ksched_task_add_label(t, key, val),
+					 KSCHED_OK);
+	}
+	round_trip(t);
+	for (long n = 0;; n++) {
+		ksched__alloc_fail_after(n);
+		ksched_err rc = ksched_task_encode(t, &buf, &len);
+		ksched__alloc_fail_after(-1);
+		if (rc == KSCHED_OK) {
+			assert_true(n >= 3); /* 2 view arrays and the buffer */
+			ksched_free(buf);
+			break;
+		}
+		assert_int_equal(rc, KSCHED_ENOMEM);
+		assert_null(buf);
+	}
+	ksched_task_free(t);
+}
+
+/* A selector entry of field 24 with no key nor value decodes as "" = "". */
+static void
+test_task_decode_selector_wire(void **state)
+{
+	static const uint8_t empty_entry[] = {0xc2, 0x01, 0x00};
+	static const uint8_t one[] = {0xc2, 0x01, 0x06, 0x0a, 0x01,
+				      'z',  0x12, 0x01, 'e'};
+	static const uint8_t bad[] = {0xc2, 0x01, 0x03, 0x0a, 0x05, 'z'};
+	ksched_task *t = NULL;
+
+	(void)state;
+	assert_int_equal(ksched_task_decode(empty_entry, sizeof(empty_entry),
+					    &t),
+			 KSCHED_OK);
+	assert_int_equal(ksched_task_selectorc(t), 1);
+	assert_string_equal(ksched_task_selector_key(t, 0), "");
+	ksched_task_free(t);
+	assert_int_equal(ksched_task_decode(one, sizeof(one), &t), KSCHED_OK);
+	assert_int_equal(ksched_task_selectorc(t), 1);
+	assert_string_equal(ksched_task_selector_key(t, 0), "z");
+	assert_string_equal(ksched_task_selector_value(t, 0), "e");
+	ksched_task_free(t);
+	assert_int_equal(ksched_task_decode(bad, sizeof(bad), &t),
+			 KSCHED_EPROTO);
+	assert_null(t);
+}
+
 static void
 test_task_decode_rejects_garbage(void **state)
 {
@@ -1246,6 +1448,8 @@ build(ksched_task **orig, ksched_task **copy, ksched_task **dec)
 	    (rc = ksched_task_add_env(t, "A=1")) ||
 	    (rc = ksched_task_add_label(t, "team", "infra")) ||
 	    (rc = ksched_task_add_label(t, "tier", "batch")) ||
+	    (rc = ksched_task_add_selector(t, "zone", "eu-1")) ||
+	    (rc = ksched_task_add_selector(t, "disk", "ssd")) ||
 	    (rc = ksched_task_set_payload(t, "payload", 7)) ||
 	    (rc = ksched_task_set_cwd(t, "/tmp")) ||
 	    (rc = ksched_task_set_user(t, "alice")) ||
@@ -1310,12 +1514,14 @@ main(void)
 	    cmocka_unit_test(test_task_validate_env),
 	    cmocka_unit_test(test_task_validate_strings_total),
 	    cmocka_unit_test(test_task_validate_labels),
+	    cmocka_unit_test(test_task_validate_selector),
 	    cmocka_unit_test(test_task_validate_user_salt),
 	    cmocka_unit_test(test_task_validate_numbers),
 	    cmocka_unit_test(test_task_validate_exact_messages),
 	    cmocka_unit_test(test_task_validate_err_truncation),
 	    cmocka_unit_test(test_task_cache_key_equal_specs),
 	    cmocka_unit_test(test_task_cache_key_ignores_non_result_fields),
+	    cmocka_unit_test(test_task_cache_key_ignores_selector),
 	    cmocka_unit_test(test_task_cache_key_changes_with_inputs),
 	    cmocka_unit_test(test_task_cache_key_argv_split),
 	    cmocka_unit_test(test_task_cache_key_env),
@@ -1323,6 +1529,8 @@ main(void)
 	    cmocka_unit_test(test_task_key_hex_round_trip),
 	    cmocka_unit_test(test_task_key_hex_rejects_bad),
 	    cmocka_unit_test(test_task_encode_decode_round_trip),
+	    cmocka_unit_test(test_task_encode_decode_selector),
+	    cmocka_unit_test(test_task_decode_selector_wire),
 	    cmocka_unit_test(test_task_decode_rejects_garbage),
 	    cmocka_unit_test(test_task_decode_random_bytes),
 	    cmocka_unit_test(test_task_decode_truncated_and_mutated),
