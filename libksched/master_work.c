@@ -127,9 +127,9 @@ completions(struct ksched_master *m, Ksched__Completion **done, size_t n,
 		ksched_err e =
 			c->released
 				? ksched_sched_release(m->s, c->id, c->token, now)
-				: ksched_sched_complete(
-					  m->s, c->id, c->token, now, c->ok,
-					  c->result.data, c->result.len,
+				: ksched_sched_complete_part(
+					  m->s, c->id, c->token, c->rank, now,
+					  c->ok, c->result.data, c->result.len,
 					  c->error[0] ? c->error : NULL);
 		if (e && e != KSCHED_ESTALE)
 			KLOG(KSCHED_LOG_WARN,
@@ -225,6 +225,8 @@ lease_reply(struct ksched_master *m, struct mctx *x,
 		as[k].attempt = a[i].attempt;
 		as[k].token = a[i].token;
 		as[k].deadline = a[i].deadline;
+		as[k].rank = a[i].rank;
+		as[k].nodes = a[i].nodes;
 		as[k].spec.data = buf;
 		as[k].spec.len = len;
 		ap[k] = &as[k];

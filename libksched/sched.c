@@ -47,6 +47,9 @@ tinfo_free(struct tinfo *t)
 	ksched__free(t->user);
 	ksched__free(t->reason);
 	ksched__free(t->sel);
+	ksched__free(t->gw);
+	ksched__free(t->gdone);
+	ksched__free(t->res0);
 	ksched__free(t->fl);
 	ksched__free(t);
 }
@@ -159,14 +162,27 @@ ksched__sched_set_reason(struct tinfo *t, const char *why)
 }
 
 void
-ksched__sched_stop_running(ksched_sched *s, struct tinfo *t, enum ksched_outcome how)
+ksched__sched_stop_running(ksched_sched *s, struct tinfo *t,
+			   enum ksched_outcome how)
 {
+	uint32_t parts = t->gw ? (uint32_t)t->nodes : 1;
+
 	if (t->worker < 0)
 		return;
-	ksched__sched_event(s, KSCHED_EV_TASK_FINISHED, t, (uint32_t)t->worker,
-			    how == KSCHED_OUTCOME_COMPLETED, s->now);
-	ksched_members_release(s->members, (uint32_t)t->worker, &t->need, how);
+	for (uint32_t r = 0; r < parts; r++) {
+		uint32_t w = t->gw ? t->gw[r] : (uint32_t)t->worker;
+		ksched__sched_event(s, KSCHED_EV_TASK_FINISHED, t, w,
+				    how == KSCHED_OUTCOME_COMPLETED, s->now);
+		ksched_members_release(s->members, w, &t->need, how);
+	}
 	ksched__u64map_del(&s->running, t->id);
+	ksched__free(t->gw);
+	ksched__free(t->gdone);
+	ksched__free(t->res0);
+	t->gw = NULL;
+	t->gdone = NULL;
+	t->res0 = NULL;
+	t->ngdone = 0;
 	t->worker = -1;
 	t->token = 0;
 }
@@ -526,6 +542,28 @@ prune_cancels(ksched_sched *s, uint32_t index, const uint64_t *running,
 
 
 /* Give back every lease held by worker index. */
+/* Whether worker index runs t (a part of it, for a gang). */
+static bool
+runs_on(const struct tinfo *t, uint32_t index)
+{
+	if (!t->gw)
+		return t->worker == (int64_t)index;
+	for (int64_t r = 0; r < t->nodes; r++)
+		if (t->gw[r] == index)
+			return true;
+	return false;
+}
+
+/* The other parts of gang t must stop: announce it in the surveys. */
+static void
+cancel_parts(ksched_sched *s, const struct tinfo *t)
+{
+	if (t->gw && ksched__u64map_put(&s->cancels, t->id,
+					(void *)(uintptr_t)(t->gw[0] + 1)))
+		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track cancel\" task=%llu",
+		     (unsigned long long)t->id);
+}
+
 static void
 release_worker(ksched_sched *s, uint32_t index, int64_t now)
 {
@@ -533,10 +571,12 @@ release_worker(ksched_sched *s, uint32_t index, int64_t now)
 
 	while (i < s->running.cap) {
 		struct tinfo *t = s->running.slots[i].val;
-		if (!s->running.slots[i].key || t->worker != (int64_t)index) {
+		if (!s->running.slots[i].key || !runs_on(t, index)) {
 			i++;
 			continue;
 		}
+		/* A gang loses a part: the whole gang goes back. */
+		cancel_parts(s, t);
 		if (ksched_queue_release(s->q, t->id, t->token, now))
 			KLOG(KSCHED_LOG_WARN,
 			     "msg=\"cannot hand back lease\" task=%llu",
@@ -603,6 +643,8 @@ adopt(ksched_sched *s, uint32_t index, uint64_t id, int64_t now)
 	    info.state != KSCHED_STATE_LEASED ||
 	    (info.flags & KSCHED_TASK_ATTACHED) || ksched__sched_tinfo_get(s, id, &t))
 		return;
+	if (t->nodes > 1) /* parts of a gang cannot be pieced together */
+		return;
 	if (t->worker >= 0 ||
 	    ksched_members_alloc(s->members, index, &t->need) ||
 	    ksched__u64map_put(&s->running, id, t)) {
@@ -642,7 +684,7 @@ ksched_sched_worker_heartbeat(ksched_sched *s, uint32_t index, int64_t now,
 			adopt(s, index, running[i], now);
 			continue;
 		}
-		if (t->worker != (int64_t)index || t->timeout_ms > 0)
+		if (!runs_on(t, index) || t->timeout_ms > 0)
 			continue;
 		/* Renew once half the lease is gone. */
 		lease = ksched__sched_lease_for(s, t);
@@ -725,20 +767,54 @@ report_fail(ksched_sched *s, struct tinfo *t, uint64_t token, int64_t now,
 	return KSCHED_OK;
 }
 
+/* A part of running gang t succeeded: the gang succeeds with the last. */
+static ksched_err
+gang_part_ok(ksched_sched *s, struct tinfo *t, uint64_t token, uint32_t rank,
+	     int64_t now, const void *result, size_t len)
+{
+	if (rank >= (uint32_t)t->nodes)
+		return KSCHED_EINVAL;
+	if (t->gdone[rank])
+		return KSCHED_ESTALE; /* reported already */
+	if (rank == 0 && len) {
+		t->res0 = ksched__memdup(result, len);
+		if (!t->res0)
+			return KSCHED_ENOMEM;
+		t->res0len = len;
+	}
+	t->gdone[rank] = 1;
+	if (++t->ngdone < (uint32_t)t->nodes)
+		return KSCHED_OK;
+	/* report_ok frees res0 (stop_running): keep it alive meanwhile. */
+	void *res = t->res0;
+	size_t rlen = t->res0len;
+	ksched_err e;
+	t->res0 = NULL;
+	e = report_ok(s, t, token, now, res, rlen);
+	ksched__free(res);
+	return e;
+}
+
 ksched_err
-ksched_sched_complete(ksched_sched *s, uint64_t id, uint64_t token,
-		      int64_t now, bool ok, const void *result, size_t len,
-		      const char *error)
+ksched_sched_complete_part(ksched_sched *s, uint64_t id, uint64_t token,
+			   uint32_t rank, int64_t now, bool ok,
+			   const void *result, size_t len, const char *error)
 {
 	struct tinfo *t = ksched__u64map_get(&s->tasks, id);
 	bool loaded = false;
 	ksched_err e;
 
 	s->now = now;
-
 	if (t && t->worker >= 0 && t->token != token) {
 		s->st.stale++;
 		return KSCHED_ESTALE;
+	}
+	if (t && t->gw) {
+		if (ok)
+			return gang_part_ok(s, t, token, rank, now, result,
+					    len);
+		cancel_parts(s, t);
+		return report_fail(s, t, token, now, error);
 	}
 	if (!t) {
 		/* A lease from before a restart, or a stale report. */
@@ -754,6 +830,15 @@ ksched_sched_complete(ksched_sched *s, uint64_t id, uint64_t token,
 	if (e && loaded)
 		ksched__sched_tinfo_drop(s, t);
 	return e;
+}
+
+ksched_err
+ksched_sched_complete(ksched_sched *s, uint64_t id, uint64_t token,
+		      int64_t now, bool ok, const void *result, size_t len,
+		      const char *error)
+{
+	return ksched_sched_complete_part(s, id, token, 0, now, ok, result,
+					  len, error);
 }
 
 ksched_err
@@ -803,8 +888,10 @@ ksched_sched_release(ksched_sched *s, uint64_t id, uint64_t token,
 	if (t && t->token != token)
 		return KSCHED_ESTALE;
 	e = ksched_queue_release(s->q, id, token, now);
-	if (!e && t)
+	if (!e && t) {
+		cancel_parts(s, t);
 		ksched__sched_stop_running(s, t, KSCHED_OUTCOME_NONE);
+	}
 	return e;
 }
 

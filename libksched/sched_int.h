@@ -37,6 +37,11 @@ struct tinfo {
 	int64_t started; /* when placed */
 	struct ksched_label_view *sel; /* selector; strings in one block */
 	size_t nsel;
+	uint32_t *gw;	/* a running gang: the worker of each part */
+	uint8_t *gdone; /* a running gang: the parts that succeeded */
+	uint32_t ngdone;
+	void *res0;	/* a running gang: part 0's result */
+	size_t res0len;
 	int64_t worker; /* -1 when not running */
 	uint64_t token;
 	int64_t deadline;

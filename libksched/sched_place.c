@@ -12,7 +12,6 @@
 
 /* ---- dispatch ----------------------------------------------------------- */
 
-/* Why t fits none of the workers asking for work. */
 /* Whether worker i has every label t selects. */
 static bool
 labels_match(ksched_sched *s, uint32_t i, const struct tinfo *t)
@@ -31,6 +30,7 @@ labels_match(ksched_sched *s, uint32_t i, const struct tinfo *t)
 	return true;
 }
 
+/* Why t was placed on none of the workers asking for work. */
 static void
 explain(ksched_sched *s, struct tinfo *t)
 {
@@ -101,6 +101,72 @@ place(ksched_sched *s, struct tinfo *t, uint32_t w, int64_t now,
 	a->token = l.token;
 	a->deadline = l.deadline;
 	a->worker = w;
+	a->rank = 0;
+	a->nodes = 1;
+	s->st.assigned++;
+	return KSCHED_OK;
+}
+
+/*
+ * Place gang t, its parts on the workers in pl[0..k) (ranks 0..k-1 in
+ * order, as the policy driver gives them): all parts or none.
+ */
+static ksched_err
+place_gang(ksched_sched *s, struct tinfo *t, const struct ksched_placement *pl,
+	   int64_t now, struct ksched_assignment *a)
+{
+	uint32_t k = (uint32_t)t->nodes, done = 0;
+	struct ksched_lease l;
+	ksched_err e = KSCHED_OK;
+
+	t->gw = ksched__calloc(k, sizeof(*t->gw));
+	t->gdone = ksched__calloc(k, 1);
+	if (!t->gw || !t->gdone)
+		e = KSCHED_ENOMEM;
+	while (!e && done < k) {
+		if (pl[done].task != t->id || pl[done].rank >= k) {
+			e = KSCHED_EINVAL;
+			break;
+		}
+		t->gw[pl[done].rank] = pl[done].worker;
+		e = ksched_members_alloc(s->members, pl[done].worker, &t->need);
+		if (!e)
+			done++;
+	}
+	if (!e)
+		e = ksched_queue_lease_id(s->q, t->id, now,
+					  ksched__sched_lease_for(s, t), &l);
+	if (!e && ksched__u64map_put(&s->running, t->id, t) != 0)
+		e = KSCHED_ENOMEM;
+	if (e) {
+		/* Undo the parts allocated (a lease is undone with the
+		 * batch, as for a single task). */
+		for (uint32_t i = 0; i < done; i++)
+			ksched_members_release(s->members, pl[i].worker,
+					       &t->need, KSCHED_OUTCOME_NONE);
+		ksched__free(t->gw);
+		ksched__free(t->gdone);
+		t->gw = NULL;
+		t->gdone = NULL;
+		return e;
+	}
+	t->worker = t->gw[0];
+	t->token = l.token;
+	t->deadline = l.deadline;
+	t->started = now;
+	ksched__free(t->reason);
+	t->reason = NULL;
+	for (uint32_t r = 0; r < k; r++) {
+		a[r].id = t->id;
+		a[r].attempt = l.attempt;
+		a[r].token = l.token;
+		a[r].deadline = l.deadline;
+		a[r].worker = t->gw[r];
+		a[r].rank = r;
+		a[r].nodes = k;
+		ksched__sched_event(s, KSCHED_EV_TASK_STARTED, t, t->gw[r],
+				    true, now);
+	}
 	s->st.assigned++;
 	return KSCHED_OK;
 }
@@ -190,12 +256,6 @@ round_tasks(ksched_sched *s, struct round *r, size_t m, int64_t now)
 			break;
 		if ((p = ksched__sched_flight_primary(s, t))) {
 			e = ksched__sched_attach(s, p, t, now);
-			continue;
-		}
-		if (t->nodes > 1) {
-			ksched__sched_set_reason(
-				t, "gang tasks (nodes > 1) are not supported "
-				   "by this master yet");
 			continue;
 		}
 		ksched__sched_task_view(t, &r->tv[r->nt]);
@@ -293,6 +353,19 @@ ksched_sched_dispatch(ksched_sched *s, int64_t now, const uint32_t *workers,
 	}
 	for (size_t i = 0; i < np && !e; i++) {
 		struct tinfo *t = ksched__u64map_get(&s->tasks, r.pl[i].task);
+		size_t k = t && t->nodes > 1 ? (size_t)t->nodes : 1;
+		if (t && k > 1) {
+			/* A gang's parts come together, ranks in order. */
+			if (i + k > np || *n + k > outmax || t->worker >= 0)
+				break;
+			e = place_gang(s, t, &r.pl[i], now, &out[*n]);
+			if (!e)
+				*n += k;
+			else if (e == KSCHED_EINVAL || e == KSCHED_ENOSPC)
+				e = KSCHED_OK; /* not placed this time */
+			i += k - 1;
+			continue;
+		}
 		if (!t || t->worker >= 0 || serve_cached(s, t, now))
 			continue;
 		e = place(s, t, r.pl[i].worker, now, &out[*n]);

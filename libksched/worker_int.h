@@ -94,6 +94,7 @@ struct ksched__job {
 	uint64_t id;
 	uint64_t token;
 	uint32_t attempt;
+	uint32_t rank;	   /* part of a gang task */
 	ksched_task *task; /* NULL when the spec did not decode */
 	char *bad;	   /* why it did not decode */
 	struct ksched_resources need;

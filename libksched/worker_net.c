@@ -219,6 +219,7 @@ wire_batch(const struct rpc *r, struct wire *wb)
 		c->exit_status = j->r.exit_status;
 		c->run_ms = j->run_ms;
 		c->released = j->r.released;
+		c->rank = j->rank;
 		wb->p[i] = c;
 	}
 	return true;
@@ -393,6 +394,18 @@ job_decode(struct ksched__job *j, const Ksched__Assignment *a)
 	j->need.mem_mb = ksched_task_mem_mb(j->task);
 	j->need.gpus = ksched_task_gpus(j->task);
 	j->need.slots = 1;
+	if (a->nodes > 1) {
+		/* A part of a gang: it learns its rank and the gang's size. */
+		char rank[40], nodes[40];
+		snprintf(rank, sizeof(rank), "KSCHED_RANK=%u", a->rank);
+		snprintf(nodes, sizeof(nodes), "KSCHED_NODES=%u", a->nodes);
+		if (ksched_task_add_env(j->task, rank) ||
+		    ksched_task_add_env(j->task, nodes)) {
+			ksched_task_free(j->task);
+			j->task = NULL;
+			j->bad = ksched__strdup("out of memory");
+		}
+	}
 }
 
 static void
@@ -416,6 +429,7 @@ job_add(ksched_worker *w, const Ksched__Assignment *a)
 	j->id = a->id;
 	j->token = a->token;
 	j->attempt = a->attempt;
+	j->rank = a->rank;
 	job_decode(j, a);
 	if (w->qtail)
 		w->qtail->next = j;

@@ -52,6 +52,8 @@ struct ksched_assignment {
 	uint64_t token;
 	int64_t deadline;
 	uint32_t worker; /* index in the worker table */
+	uint32_t rank;	 /* part of a gang task (0..nodes-1) */
+	uint32_t nodes;	 /* gang size; 1 for a plain task */
 };
 
 /* Counters since ksched_sched_new(). */
@@ -142,6 +144,18 @@ KSCHED_API KSCHED_NODISCARD ksched_err
 ksched_sched_complete(ksched_sched *s, uint64_t id, uint64_t token,
 		      int64_t now, bool ok, const void *result, size_t len,
 		      const char *error);
+
+/*
+ * ksched_sched_complete_part: the report of part `rank` of a gang task
+ * (nodes = k): the gang succeeds, with part 0's result, once every part
+ * succeeded; any part failing fails the whole gang (retried as a whole) and
+ * the other parts are told to stop.  For a plain task rank is 0 and this is
+ * ksched_sched_complete().
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err ksched_sched_complete_part(
+	ksched_sched *s, uint64_t id, uint64_t token, uint32_t rank,
+	int64_t now, bool ok, const void *result, size_t len,
+	const char *error);
 
 /*
  * ksched_sched_release: the holder of lease (id, token) hands it back

@@ -270,6 +270,53 @@ test_cluster_too_big_stays_pending(void **state)
 	assert_non_null(strstr(st.pending_reason, "no worker is large enough"));
 }
 
+/* A gang of 3: all parts at once, on distinct workers, ranks 0..2. */
+static void
+test_cluster_gang_on_distinct_workers(void **state)
+{
+	struct fx *f = *state;
+	char env[700], path[700], line[32];
+	const char *argv[] = {"/bin/sh", "-c",
+			      "echo $KSCHED_RANK/$KSCHED_NODES > "
+			      "$D/gang.$KSCHED_RANK"};
+	struct ksched_worker_status *ws;
+	ksched_task *t;
+	uint64_t id;
+	size_t nw;
+	uint64_t total = 0;
+
+	snprintf(env, sizeof(env), "D=%s", f->dir);
+	assert_int_equal(ksched_task_new(&t), 0);
+	assert_int_equal(ksched_task_set_argv(t, 3, argv), 0);
+	assert_int_equal(ksched_task_add_env(t, env), 0);
+	ksched_task_set_nodes(t, 3);
+	ksched_task_set_resources(t, 500, 16, 0);
+	assert_int_equal(ksched_client_submit(f->c,
+					      (const ksched_task *const *)&t,
+					      1, &id, NULL),
+			 KSCHED_OK);
+	ksched_task_free(t);
+	wait_all(f, &id, 1, 30);
+	for (int r = 0; r < 3; r++) {
+		FILE *fp;
+		char want[16];
+		snprintf(path, sizeof(path), "%s/gang.%d", f->dir, r);
+		fp = fopen(path, "r");
+		assert_non_null(fp);
+		assert_non_null(fgets(line, sizeof(line), fp));
+		fclose(fp);
+		snprintf(want, sizeof(want), "%d/3\n", r);
+		assert_string_equal(line, want);
+	}
+	assert_int_equal(ksched_client_workers(f->c, &ws, &nw), KSCHED_OK);
+	for (size_t i = 0; i < nw; i++) {
+		assert_true(ws[i].completed <= 1);
+		total += ws[i].completed;
+	}
+	assert_int_equal(total, 3);
+	ksched_free(ws);
+}
+
 /* Every program refuses bad flags with exit status 2. */
 static void
 test_cluster_bad_flags_exit_2(void **state)
@@ -303,6 +350,7 @@ main(void)
 		T(test_cluster_duplicates_run_once),
 		T(test_cluster_exec_failures_reported),
 		T(test_cluster_too_big_stays_pending),
+		T(test_cluster_gang_on_distinct_workers),
 		cmocka_unit_test(test_cluster_bad_flags_exit_2),
 #undef T
 	};

@@ -573,6 +573,101 @@ test_sched_selector_matches_labels(void **state)
 			       "no worker has the labels it selects (zone=c)"));
 }
 
+static uint64_t
+submit_gang(struct fx *f, const char *payload, int64_t nodes, int retries)
+{
+	ksched_task *t = mk(payload, 1000, 0);
+	const ksched_task *ts[1] = {t};
+	uint64_t id;
+
+	ksched_task_set_nodes(t, nodes);
+	ksched_task_set_retry(t, retries, 10, 10);
+	assert_int_equal(ksched_sched_submit(f->s, ts, 1, f->now, &id, NULL,
+					     NULL, NULL, 0),
+			 0);
+	ksched_task_free(t);
+	return id;
+}
+
+/* A gang runs on k distinct workers at once, and succeeds when all do. */
+static void
+test_sched_gang_all_or_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[8];
+	uint32_t ws[3] = {join(f, "g0", 1000, 1), join(f, "g1", 1000, 1),
+			  join(f, "g2", 1000, 1)};
+	struct ksched_worker_status st;
+	uint64_t big = submit_gang(f, "g4", 4, 0);
+	uint64_t id = submit_gang(f, "g3", 3, 0);
+	bool seen[3] = {false, false, false};
+	void *res;
+	size_t len;
+
+	/* 4 parts cannot fit 3 workers: nothing of it is placed. */
+	assert_int_equal(dispatch(f, ws, 3, a, 8), 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(a[i].id, id);
+		assert_int_equal(a[i].nodes, 3);
+		assert_false(seen[a[i].rank]);
+		seen[a[i].rank] = true;
+		for (int j = 0; j < i; j++)
+			assert_int_not_equal(a[i].worker, a[j].worker);
+	}
+	assert_int_equal(state_of(f, big, NULL), KSCHED_STATE_READY);
+	/* Parts report one by one; the gang ends with the last. */
+	for (int i = 0; i < 3; i++) {
+		char r[8];
+		snprintf(r, sizeof(r), "part%u", a[i].rank);
+		assert_int_equal(ksched_sched_complete_part(
+					 f->s, id, a[i].token, a[i].rank,
+					 f->now, true, r, strlen(r), NULL),
+				 0);
+		assert_int_equal(state_of(f, id, NULL),
+				 i < 2 ? KSCHED_STATE_LEASED
+				       : KSCHED_STATE_SUCCEEDED);
+	}
+	assert_int_equal(ksched_queue_result(f->q, id, &res, &len), 0);
+	assert_memory_equal(res, "part0", 5);
+	ksched_free(res);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(ksched_members_status(
+					 ksched_sched_members(f->s), ws[i], &st),
+				 0);
+		assert_int_equal(st.allocated.slots, 0);
+	}
+}
+
+/* One part failing fails the gang as a whole; the others are told. */
+static void
+test_sched_gang_part_failure(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[8];
+	uint32_t ws[2] = {join(f, "h0", 1000, 1), join(f, "h1", 1000, 1)};
+	uint64_t id = submit_gang(f, "h2", 2, 1), c[4];
+	struct ksched_task_info info;
+
+	assert_int_equal(dispatch(f, ws, 2, a, 8), 2);
+	assert_int_equal(ksched_sched_complete_part(f->s, id, a[0].token,
+						    a[0].rank, f->now, false,
+						    NULL, 0, "boom"),
+			 0);
+	assert_int_equal(ksched_queue_get(f->q, id, &info, NULL), 0);
+	assert_int_equal(info.state, KSCHED_STATE_PENDING);
+	assert_int_equal(ksched_sched_cancels(f->s, c, 4), 1);
+	assert_int_equal(c[0], id);
+	/* The other part's late report is refused. */
+	assert_int_equal(ksched_sched_complete_part(f->s, id, a[1].token,
+						    a[1].rank, f->now, true,
+						    "x", 1, NULL),
+			 KSCHED_ESTALE);
+	/* Retried as a whole. */
+	f->now += 100;
+	assert_int_equal(dispatch(f, ws, 2, a, 8), 2);
+	assert_int_equal(a[0].attempt, 2);
+}
+
 int
 main(void)
 {
@@ -594,6 +689,8 @@ main(void)
 		T(test_sched_adopts_reported_lease_after_restart),
 		T(test_sched_release_retry_drain),
 		T(test_sched_selector_matches_labels),
+		T(test_sched_gang_all_or_nothing),
+		T(test_sched_gang_part_failure),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
