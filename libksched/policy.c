@@ -29,6 +29,10 @@
 #define NAME_MAX_LEN 32 /* [a-z0-9_]{1,32} */
 #define REG_MAX 64	/* registered policies */
 #define OPT_MAX 32	/* key=value options in a spec */
+/* Sampling (docs/policies.md): views of more than SAMPLE_MIN_VIEW workers
+ * stop after max(SAMPLE_MIN_FOUND, p% of the workers) feasible ones. */
+#define SAMPLE_MIN_VIEW 1000
+#define SAMPLE_MIN_FOUND 100
 
 struct reg_entry {
 	char name[NAME_MAX_LEN + 1];
@@ -57,6 +61,8 @@ struct ksched_policy {
 	char *optbuf;
 	struct opt opts[OPT_MAX];
 	size_t nopts;
+	bool sample;	   /* option sample (1 unless sample=0) */
+	size_t next_start; /* where the next sampled search starts */
 };
 
 /* End of the last field of each minor version of the ops table. */
@@ -462,6 +468,27 @@ is_plugin_path(const char *s)
 	return strchr(s, '/') || ends_in_so(s);
 }
 
+/* The driver's own option: sample=0|1 (default 1). */
+static ksched_err
+parse_sample(ksched_policy *p, const char *label, char *msg, size_t len)
+{
+	const char *v = host_config(p, "sample");
+
+	p->sample = true;
+	if (!v)
+		return KSCHED_OK;
+	if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
+		errf(msg, len,
+		     "%s: option 'sample' must be 0 (scan every worker) or 1 "
+		     "(sample views of more than %d workers; the default), "
+		     "got '%.40s'",
+		     label, SAMPLE_MIN_VIEW, v);
+		return KSCHED_EINVAL;
+	}
+	p->sample = v[0] == '1';
+	return KSCHED_OK;
+}
+
 /* Parse options, find or open the table, call create. */
 static ksched_err
 load(ksched_policy *p, const char *what, const char *opts, char *msg,
@@ -483,6 +510,8 @@ load(ksched_policy *p, const char *what, const char *opts, char *msg,
 	p->host.log = host_log;
 	p->host.now = host_now;
 	p->host.config = host_config;
+	if ((rc = parse_sample(p, label, msg, len)))
+		return rc;
 	crc = p->ops.create ? p->ops.create(&p->host, &p->state) : 0;
 	if (crc != 0) {
 		errf(msg, len,
@@ -734,6 +763,66 @@ clamp_score(int s)
 	return s < 0 ? 0 : s > KSCHED_SCORE_MAX ? KSCHED_SCORE_MAX : s;
 }
 
+/*
+ * How many feasible workers a search for one part needs before it stops:
+ * all of them (SIZE_MAX) for views of up to SAMPLE_MIN_VIEW workers or with
+ * sample=0; otherwise, as kube-scheduler's percentageOfNodesToScore,
+ * max(SAMPLE_MIN_FOUND, p% of the workers), p = max(5, 50 - workers / 125).
+ */
+static size_t
+sample_want(const ksched_policy *p, size_t nw)
+{
+	size_t pct, want;
+
+	if (!p->sample || nw <= SAMPLE_MIN_VIEW)
+		return SIZE_MAX;
+	pct = nw / 125 >= 45 ? 5 : 50 - nw / 125;
+	want = nw / 100 * pct + nw % 100 * pct / 100;
+	return want < SAMPLE_MIN_FOUND ? SAMPLE_MIN_FOUND : want;
+}
+
+/*
+ * One part (nodes == 1): state, fit, labels, filter and score in one pass,
+ * keeping the best (highest score, ties to the lowest index).  A sampled
+ * search starts where the previous one stopped and stops after `want`
+ * feasible workers; a full one scans the view in order.
+ */
+static void
+place_one(struct place *pl, const struct ksched_task_view *t)
+{
+	const struct ksched_policy_ops *o = &pl->p->ops;
+	const struct ksched_resources need = part_need(t);
+	size_t nw = pl->v->nworkers, want = sample_want(pl->p, nw);
+	size_t start = want == SIZE_MAX ? 0 : pl->p->next_start % nw;
+	size_t found = 0, best = SIZE_MAX, i;
+	uint32_t best_index = 0;
+	int best_score = -1;
+
+	for (i = 0; i < nw && found < want; i++) {
+		size_t pos = start + i < nw ? start + i : start + i - nw;
+		const struct ksched_worker_view *w = &pl->ws[pos];
+		int s;
+
+		if (w->state != KSCHED_WORKER_ALIVE ||
+		    !fits(&w->capacity, &w->allocated, &need) ||
+		    (t->nselector && !labels_match(t, w)) ||
+		    (o->filter && !o->filter(pl->p->state, t, w)))
+			continue;
+		found++;
+		s = o->score ? clamp_score(o->score(pl->p->state, t, w)) : 0;
+		if (s > best_score ||
+		    (s == best_score && w->index < best_index)) {
+			best = pos;
+			best_score = s;
+			best_index = w->index;
+		}
+	}
+	if (want != SIZE_MAX)
+		pl->p->next_start = (start + i) % nw;
+	if (best != SIZE_MAX)
+		take(pl, t, best, 0);
+}
+
 /* Place one task (all its parts) through filter and score, or skip it. */
 static void
 place_task(struct place *pl, const struct ksched_task_view *t,
@@ -745,6 +834,11 @@ place_task(struct place *pl, const struct ksched_task_view *t,
 	if (!task_sane(t) || t->nodes > (int64_t)pl->v->nworkers ||
 	    k > pl->outmax - pl->n)
 		return;
+	if (k == 1) {
+		place_one(pl, t);
+		return;
+	}
+	/* A gang: every feasible worker, the k best. */
 	for (size_t i = 0; i < pl->v->nworkers; i++) {
 		const struct ksched_worker_view *w = &pl->ws[i];
 		if (worker_takes(t, w) &&
@@ -759,14 +853,6 @@ place_task(struct place *pl, const struct ksched_task_view *t,
 	for (size_t i = 0; o->score && i < nc; i++)
 		cand[i].score = clamp_score(
 			o->score(pl->p->state, t, &pl->ws[cand[i].pos]));
-	if (k == 1) {
-		size_t best = 0;
-		for (size_t i = 1; i < nc; i++)
-			if (cand_cmp(&cand[i], &cand[best]) < 0)
-				best = i;
-		take(pl, t, cand[best].pos, 0);
-		return;
-	}
 	qsort(cand, nc, sizeof(*cand), cand_cmp);
 	for (size_t i = 0; i < k; i++)
 		take(pl, t, cand[i].pos, (uint32_t)i);

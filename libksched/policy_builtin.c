@@ -105,7 +105,7 @@ cmp_fifo(const struct ksched_task_view *a, const struct ksched_task_view *b)
 /* ---- allocation weights: binpack, spread, least_loaded ------------------------ */
 
 struct weights {
-	long cpu, mem, slot, load;
+	long cpu, mem, slot, gpu, load;
 };
 
 static int
@@ -118,6 +118,7 @@ weights_create(const struct ksched_host *h, void **state)
 	if (cfg_long(h, "cpu_weight", 1, 0, 1000, &w->cpu) ||
 	    cfg_long(h, "mem_weight", 1, 0, 1000, &w->mem) ||
 	    cfg_long(h, "slot_weight", 1, 0, 1000, &w->slot) ||
+	    cfg_long(h, "gpu_weight", 1, 0, 1000, &w->gpu) ||
 	    cfg_long(h, "load_weight", 1, 0, 1000, &w->load)) {
 		ksched__free(w);
 		return -1;
@@ -134,37 +135,57 @@ weights_destroy(void *state)
 	ksched__free(state);
 }
 
-/* The weighted allocation fraction of worker, with task on it if given. */
+/*
+ * The weighted allocation fraction of worker, with task on it if given: the
+ * weighted mean over CPU, memory, slots and, if gpus and the worker has
+ * GPUs, GPUs (idle GPUs make a GPU worker look emptier to binpack, so
+ * tasks that need none fill the other workers first).
+ */
 static double
 alloc_frac(const struct weights *wt, const struct ksched_worker_view *w,
-	   const struct ksched_task_view *t)
+	   const struct ksched_task_view *t, bool gpus)
 {
 	struct ksched_resources a = w->allocated;
+	long wsum = wt->cpu + wt->mem + wt->slot;
 	double sum;
 
 	if (t) {
 		a.cpu_milli += t->need.cpu_milli;
 		a.mem_mb += t->need.mem_mb;
+		a.gpus += t->need.gpus;
 		a.slots += 1;
 	}
 	sum = (double)wt->cpu * frac(a.cpu_milli, w->capacity.cpu_milli) +
 	      (double)wt->mem * frac(a.mem_mb, w->capacity.mem_mb) +
 	      (double)wt->slot * frac(a.slots, w->capacity.slots);
-	return sum / (double)(wt->cpu + wt->mem + wt->slot);
+	if (gpus && w->capacity.gpus > 0 && wt->gpu > 0) {
+		sum += (double)wt->gpu * frac(a.gpus, w->capacity.gpus);
+		wsum += wt->gpu;
+	}
+	return sum / (double)wsum;
+}
+
+/* A task that needs no GPU scores a GPU worker one point lower, so that
+ * among equals it goes where it leaves no GPU stranded. */
+static int
+gpu_keep_free(const struct ksched_task_view *t,
+	      const struct ksched_worker_view *w, int s)
+{
+	return t->need.gpus == 0 && w->capacity.gpus > 0 && s > 0 ? s - 1 : s;
 }
 
 static int
 binpack_score(void *state, const struct ksched_task_view *t,
 	      const struct ksched_worker_view *w)
 {
-	return to_score(alloc_frac(state, w, t));
+	return gpu_keep_free(t, w, to_score(alloc_frac(state, w, t, true)));
 }
 
 static int
 spread_score(void *state, const struct ksched_task_view *t,
 	     const struct ksched_worker_view *w)
 {
-	return to_score(1 - alloc_frac(state, w, t));
+	return gpu_keep_free(t, w, to_score(1 - alloc_frac(state, w, t, true)));
 }
 
 /* Lower load per core and lower allocation score higher. */
@@ -175,7 +196,7 @@ least_loaded_score(void *state, const struct ksched_task_view *t,
 	const struct weights *wt = state;
 	double cores = (double)w->capacity.cpu_milli / 1000.0;
 	double lf = w->load / (cores < 1 ? 1 : cores);
-	double af = alloc_frac(wt, w, NULL);
+	double af = alloc_frac(wt, w, NULL, false);
 	long tw = wt->load + 1;
 
 	(void)t;
@@ -207,14 +228,19 @@ static const struct ksched_policy_ops least_loaded_ops = {
 /* ---- round_robin ------------------------------------------------------------- */
 
 /*
- * The cursor is the index of the last worker used.  score gives the most to
- * the first index after it (wrapping), KSCHED_SCORE_MAX - distance.  The
+ * The cursor is the index of the last worker used.  score is highest for the
+ * first index after it, wrapping: workers after the cursor score 51..100,
+ * those at or before it 0..50, each side falling with the distance from the
+ * cursor (floored), so the best score's lowest index (the driver's tie rule)
+ * is always the next worker in turn, however many workers there are.  The
  * table has no hook telling a policy where the driver put a task, so the
  * cursor moves to the best-scored worker of a task when scoring of the next
  * task begins (the driver always takes the best), and to the worker of a
  * TASK_STARTED event for that task (the truth, and for gangs the last
  * part).
  */
+#define RR_HALF (KSCHED_SCORE_MAX / 2)
+
 struct rr {
 	bool have;	   /* a cursor exists */
 	uint32_t cursor;
@@ -242,12 +268,26 @@ rr_commit(struct rr *rr)
 	rr->pending = false;
 }
 
+/* How far past the cursor index is, wrapping (0: the next one). */
+static uint64_t
+rr_distance(const struct rr *rr, uint32_t index)
+{
+	if (!rr->have)
+		return index;
+	if (index > rr->cursor)
+		return index - rr->cursor - 1u;
+	return (uint64_t)UINT32_MAX + 1u + index; /* after every index above */
+}
+
 static int
 rr_distance_score(const struct rr *rr, uint32_t index)
 {
-	uint32_t d = rr->have ? index - rr->cursor - 1u : index;
+	uint64_t d = rr_distance(rr, index);
 
-	return d >= KSCHED_SCORE_MAX ? 0 : KSCHED_SCORE_MAX - (int)d;
+	if (d <= UINT32_MAX) /* after the cursor: 100 down to 51 */
+		return KSCHED_SCORE_MAX -
+		       (int)(d < RR_HALF - 1 ? d : RR_HALF - 1);
+	return RR_HALF - (int)(index < RR_HALF ? index : RR_HALF);
 }
 
 static int
@@ -284,10 +324,11 @@ rr_event(void *state, const struct ksched_policy_event *ev)
 	if (rr->pending && rr->task == ev->task->id) {
 		/* The part furthest along (a gang has several); the next
 		 * task commits it. */
-		int s = rr_distance_score(rr, ev->worker->index);
-		if (!rr->started || s < rr->best_score) {
-			rr->best = ev->worker->index;
-			rr->best_score = s;
+		uint32_t wi = ev->worker->index;
+		if (!rr->started ||
+		    rr_distance(rr, wi) > rr_distance(rr, rr->best)) {
+			rr->best = wi;
+			rr->best_score = rr_distance_score(rr, wi);
 		}
 		rr->started = true;
 	} else if (!rr->pending) {

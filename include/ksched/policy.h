@@ -155,7 +155,10 @@ struct ksched_policy_ops {
 	bool (*filter)(void *state, const struct ksched_task_view *task,
 		       const struct ksched_worker_view *worker);
 	/* How good is worker for task, 0..KSCHED_SCORE_MAX (clamped).  The
-	 * highest wins; ties go to the lowest index.  NULL: all equal. */
+	 * highest wins; ties go to the lowest index.  NULL: all equal.  On
+	 * views of more than 1,000 workers the driver scores a rotating
+	 * sample of the workers that fit (see docs/policies.md; option
+	 * sample=0 turns it off). */
 	int (*score)(void *state, const struct ksched_task_view *task,
 		     const struct ksched_worker_view *worker);
 	/* Whole-queue placement: fill out[0..*n) (at most outmax).  When set,

@@ -575,6 +575,7 @@ test_policy_config_reaches_create(void **state)
 /* ---- plugins --------------------------------------------------------------------- */
 
 static const struct ksched_policy_ops rogue_ops;
+static const struct ksched_policy_ops count_ops;
 
 /* Register the test policies; find the plugins. */
 static int
@@ -585,7 +586,8 @@ setup(void **state)
 
 	(void)state;
 	if (ksched_policy_register(&cfg_ops) != KSCHED_OK ||
-	    ksched_policy_register(&rogue_ops) != KSCHED_OK)
+	    ksched_policy_register(&rogue_ops) != KSCHED_OK ||
+	    ksched_policy_register(&count_ops) != KSCHED_OK)
 		return -1;
 	if (n <= 0)
 		return 0;
@@ -1462,6 +1464,227 @@ test_policy_example_easy_backfills(void **state)
 			 KSCHED_EINVAL);
 }
 
+/* ---- bugs found by the benchmark --------------------------------------------- */
+
+/* n empty workers of one size, for views larger than struct sim's. */
+static struct ksched_worker_view *
+big_cluster(size_t n)
+{
+	struct ksched_worker_view *w = calloc(n, sizeof(*w));
+
+	assert_non_null(w);
+	for (size_t i = 0; i < n; i++) {
+		w[i].index = (uint32_t)i;
+		w[i].id = "w";
+		w[i].capacity = (struct ksched_resources){4000, 8192, 0, 4};
+		w[i].state = KSCHED_WORKER_ALIVE;
+	}
+	return w;
+}
+
+/* Place the one task t on the workers ws[0..nw); the worker, or -1. */
+static long
+place_one_task(ksched_policy *p, const struct ksched_task_view *t,
+	       const struct ksched_worker_view *ws, size_t nw)
+{
+	struct ksched_select_view v = {0, t, 1, ws, nw, NULL, 0};
+	struct ksched_placement out[1];
+	size_t n = 0;
+
+	assert_int_equal(ksched_policy_place(p, &v, out, 1, &n), KSCHED_OK);
+	return n ? (long)out[0].worker : -1;
+}
+
+/* Tell p that task t started on worker w (moves round_robin's cursor). */
+static void
+started_on(ksched_policy *p, const struct ksched_task_view *t,
+	   const struct ksched_worker_view *w)
+{
+	struct ksched_policy_event ev = {KSCHED_EV_TASK_STARTED, 0, t, w,
+					 false};
+
+	ksched_policy_event(p, &ev);
+}
+
+static void
+test_policy_round_robin_wraps_past_the_cursor(void **state)
+{
+	struct ksched_worker_view *ws = big_cluster(300);
+	struct ksched_task_view t = {0};
+	ksched_policy *p = load("round_robin");
+
+	(void)state;
+	t.kind = "k";
+	t.user = "";
+	t.need = (struct ksched_resources){100, 10, 0, 1};
+	t.nodes = 1;
+	/* Cursor at 150, workers 151..250 full: 251 is next, not 0. */
+	t.id = 1;
+	started_on(p, &t, &ws[150]);
+	for (size_t i = 151; i <= 250; i++)
+		ws[i].allocated.slots = ws[i].capacity.slots;
+	t.id = 2;
+	assert_int_equal(place_one_task(p, &t, ws, 300), 251);
+	started_on(p, &t, &ws[251]);
+	/* Far past the cursor too: 252..298 full, 299 next. */
+	for (size_t i = 252; i <= 298; i++)
+		ws[i].allocated.slots = ws[i].capacity.slots;
+	t.id = 3;
+	assert_int_equal(place_one_task(p, &t, ws, 300), 299);
+	started_on(p, &t, &ws[299]);
+	/* Wrapping: everything after 299 is before it; 0..59 full. */
+	for (size_t i = 0; i < 60; i++)
+		ws[i].allocated.slots = ws[i].capacity.slots;
+	t.id = 4;
+	assert_int_equal(place_one_task(p, &t, ws, 300), 60);
+	started_on(p, &t, &ws[60]);
+	/* From 60, three tasks in one call (no events between): 61, then
+	 * 63 (62 is full), then 64. */
+	{
+		struct ksched_task_view q[3] = {t, t, t};
+		struct ksched_select_view v = {0, q, 3, ws, 300, NULL, 0};
+		struct ksched_placement out[3];
+		size_t n = 0;
+		q[0].id = 5, q[1].id = 6, q[2].id = 7;
+		ws[62].allocated.slots = ws[62].capacity.slots;
+		assert_int_equal(ksched_policy_place(p, &v, out, 3, &n),
+				 KSCHED_OK);
+		assert_int_equal(n, 3);
+		assert_int_equal(out[0].worker, 61);
+		assert_int_equal(out[1].worker, 63);
+		assert_int_equal(out[2].worker, 64);
+	}
+	ksched_policy_free(p);
+	free(ws);
+}
+
+static void
+test_policy_binpack_keeps_gpus_for_gpu_tasks(void **state)
+{
+	struct sim s = {0};
+	ksched_policy *p = load("binpack");
+
+	(void)state;
+	/* Worker 0 has gpus; a cpu-only task that fills a worker goes to
+	 * worker 1, so the gpu task behind it still has somewhere to go. */
+	add_worker(&s, 4000, 8192, 2, 4);
+	add_worker(&s, 4000, 8192, 0, 4);
+	add_task(&s, 1, 0, 4000, 1024, 1);
+	add_task(&s, 2, 0, 4000, 1024, 1)->need.gpus = 1;
+	sim_place(p, &s, MAXO);
+	check_valid(&s, MAXO);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.out[0].task, 1);
+	assert_int_equal(s.out[0].worker, 1);
+	assert_int_equal(s.out[1].task, 2);
+	assert_int_equal(s.out[1].worker, 0);
+	ksched_policy_free(p);
+	/* Scores tied (gpus weighed 0): a cpu-only task still prefers the
+	 * worker without gpus over the lower index. */
+	p = load("binpack:gpu_weight=0");
+	s.nq = 0;
+	add_task(&s, 1, 0, 1000, 1024, 1);
+	sim_place(p, &s, MAXO);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.out[0].worker, 1);
+	ksched_policy_free(p);
+}
+
+static void
+test_policy_spread_balances_gpus(void **state)
+{
+	struct sim s = {0};
+	ksched_policy *p = load("spread");
+
+	(void)state;
+	/* Same cpu, memory and slots; worker 0 has one of its two gpus in
+	 * use: a gpu task goes to worker 1. */
+	add_worker(&s, 8000, 8192, 2, 8);
+	add_worker(&s, 8000, 8192, 2, 8);
+	s.w[0].allocated.gpus = 1;
+	add_task(&s, 1, 0, 1000, 1024, 1)->need.gpus = 1;
+	sim_place(p, &s, MAXO);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.out[0].worker, 1);
+	ksched_policy_free(p);
+}
+
+/* ---- sampling of large views ------------------------------------------------- */
+
+static size_t count_scores;
+
+static int
+count_score(void *state, const struct ksched_task_view *t,
+	    const struct ksched_worker_view *w)
+{
+	(void)state;
+	(void)t;
+	count_scores++;
+	return w->index == 1999 ? 100 : 0; /* the global best */
+}
+
+static const struct ksched_policy_ops count_ops = {
+	.abi = KSCHED_POLICY_ABI,
+	.size = sizeof(struct ksched_policy_ops),
+	.name = "testcount",
+	.score = count_score,
+};
+
+static void
+test_policy_large_views_are_sampled(void **state)
+{
+	struct ksched_worker_view *ws = big_cluster(2000);
+	struct ksched_task_view t = {0};
+	ksched_policy *p = load("testcount");
+	char err[256];
+
+	(void)state;
+	t.kind = "k";
+	t.user = "";
+	t.need = (struct ksched_resources){100, 10, 0, 1};
+	t.nodes = 1;
+	/* 1,000 workers: every one scored, the global best (ties: lowest
+	 * index) wins. */
+	count_scores = 0;
+	assert_int_equal(place_one_task(p, &t, ws, 1000), 0);
+	assert_int_equal(count_scores, 1000);
+	/* 2,000: p = 50 - 2000 / 125 = 34%, 680 feasible workers, each
+	 * search starting where the last one stopped. */
+	count_scores = 0;
+	assert_int_equal(place_one_task(p, &t, ws, 2000), 0);
+	assert_int_equal(count_scores, 680);
+	assert_int_equal(place_one_task(p, &t, ws, 2000), 680);
+	assert_int_equal(place_one_task(p, &t, ws, 2000), 1999);
+	assert_int_equal(count_scores, 3 * 680);
+	/* Unfeasible workers do not count: with only 1,990..1,999 free the
+	 * search sees all of them and finds the best. */
+	for (size_t i = 0; i < 1990; i++)
+		ws[i].allocated.slots = ws[i].capacity.slots;
+	count_scores = 0;
+	assert_int_equal(place_one_task(p, &t, ws, 2000), 1999);
+	assert_int_equal(count_scores, 10);
+	ksched_policy_free(p);
+	/* sample=0: every worker, every time. */
+	for (size_t i = 0; i < 1990; i++)
+		ws[i].allocated.slots = 0;
+	log_reset();
+	p = load("testcount:sample=0");
+	count_scores = 0;
+	assert_int_equal(place_one_task(p, &t, ws, 2000), 1999);
+	assert_int_equal(place_one_task(p, &t, ws, 2000), 1999);
+	assert_int_equal(count_scores, 4000);
+	assert_null(strstr(logbuf, "option not used"));
+	ksched_policy_free(p);
+	ksched_log_set_sink(NULL, NULL, KSCHED_LOG_ERR);
+	p = NULL;
+	assert_int_equal(ksched_policy_load("binpack:sample=2", &p, err,
+					    sizeof(err)),
+			 KSCHED_EINVAL);
+	assert_null(p);
+	assert_non_null(strstr(err, "option 'sample' must be 0"));
+	free(ws);
+}
+
 int
 main(void)
 {
@@ -1490,6 +1713,10 @@ main(void)
 			test_policy_fair_converges_to_equal_dominant_shares),
 		cmocka_unit_test(test_policy_example_sjf),
 		cmocka_unit_test(test_policy_example_easy_backfills),
+		cmocka_unit_test(test_policy_round_robin_wraps_past_the_cursor),
+		cmocka_unit_test(test_policy_binpack_keeps_gpus_for_gpu_tasks),
+		cmocka_unit_test(test_policy_spread_balances_gpus),
+		cmocka_unit_test(test_policy_large_views_are_sampled),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
