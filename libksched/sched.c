@@ -47,6 +47,7 @@ tinfo_free(struct tinfo *t)
 	ksched__free(t->user);
 	ksched__free(t->reason);
 	ksched__free(t->sel);
+	ksched__free(t->lab);
 	ksched__free(t->gw);
 	ksched__free(t->gdone);
 	ksched__free(t->res0);
@@ -54,32 +55,45 @@ tinfo_free(struct tinfo *t)
 	ksched__free(t);
 }
 
-/* Copy spec's selector into one block: the views, then the strings. */
+/* Copy n key/value pairs into one block: the views, then the strings. */
 static int
-copy_selector(struct tinfo *t, const ksched_task *spec)
+copy_pairs(const ksched_task *spec, size_t n,
+	   const char *(*key)(const ksched_task *, size_t),
+	   const char *(*val)(const ksched_task *, size_t),
+	   struct ksched_label_view **out, size_t *nout)
 {
-	size_t n = ksched_task_selectorc(spec), bytes = n * sizeof(*t->sel);
+	size_t bytes = n * sizeof(**out);
+	struct ksched_label_view *v;
 	char *p;
 
 	if (!n)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		bytes += strlen(ksched_task_selector_key(spec, i)) +
-			 strlen(ksched_task_selector_value(spec, i)) + 2;
-	t->sel = ksched__malloc(bytes);
-	if (!t->sel)
+		bytes += strlen(key(spec, i)) + strlen(val(spec, i)) + 2;
+	v = ksched__malloc(bytes);
+	if (!v)
 		return -1;
-	p = (char *)(t->sel + n);
+	p = (char *)(v + n);
 	for (size_t i = 0; i < n; i++) {
-		const char *k = ksched_task_selector_key(spec, i);
-		const char *v = ksched_task_selector_value(spec, i);
-		t->sel[i].key = strcpy(p, k);
-		p += strlen(k) + 1;
-		t->sel[i].value = strcpy(p, v);
-		p += strlen(v) + 1;
+		v[i].key = strcpy(p, key(spec, i));
+		p += strlen(p) + 1;
+		v[i].value = strcpy(p, val(spec, i));
+		p += strlen(p) + 1;
 	}
-	t->nsel = n;
+	*out = v;
+	*nout = n;
 	return 0;
+}
+
+static int
+copy_selector(struct tinfo *t, const ksched_task *spec)
+{
+	return copy_pairs(spec, ksched_task_selectorc(spec),
+			  ksched_task_selector_key, ksched_task_selector_value,
+			  &t->sel, &t->nsel) ||
+	       copy_pairs(spec, ksched_task_labelc(spec),
+			  ksched_task_label_key, ksched_task_label_value,
+			  &t->lab, &t->nlab);
 }
 
 static struct tinfo *
@@ -94,6 +108,7 @@ tinfo_new(uint64_t id, const ksched_task *spec, int64_t submitted)
 	if (!t->kind || !t->user || copy_selector(t, spec)) {
 		ksched__free(t->kind);
 		ksched__free(t->user);
+		ksched__free(t->sel);
 		ksched__free(t);
 		return NULL;
 	}
@@ -204,6 +219,8 @@ ksched__sched_task_view(const struct tinfo *t, struct ksched_task_view *v)
 	v->timeout_ms = t->timeout_ms;
 	v->selector = t->sel;
 	v->nselector = t->nsel;
+	v->labels = t->lab;
+	v->nlabels = t->nlab;
 }
 
 bool

@@ -37,6 +37,8 @@ struct tinfo {
 	int64_t started; /* when placed */
 	struct ksched_label_view *sel; /* selector; strings in one block */
 	size_t nsel;
+	struct ksched_label_view *lab; /* the task's labels, the same way */
+	size_t nlab;
 	uint32_t *gw;	/* a running gang: the worker of each part */
 	uint8_t *gdone; /* a running gang: the parts that succeeded */
 	uint32_t ngdone;

@@ -66,6 +66,8 @@ struct ksched_task_view {
 	int64_t timeout_ms;		/* 0 if none (a walltime for backfill) */
 	const struct ksched_label_view *selector; /* worker labels required */
 	size_t nselector;
+	const struct ksched_label_view *labels; /* the task's own labels */
+	size_t nlabels;
 };
 
 /* What a hook sees of a worker. */

@@ -335,7 +335,9 @@ test_policy_abi_is_pinned(void **state)
 	PIN(ksched_task_view, timeout_ms, 88);
 	PIN(ksched_task_view, selector, 96);
 	PIN(ksched_task_view, nselector, 104);
-	PINSIZE(ksched_task_view, 112);
+	PIN(ksched_task_view, labels, 112);
+	PIN(ksched_task_view, nlabels, 120);
+	PINSIZE(ksched_task_view, 128);
 	PIN(ksched_worker_view, index, 0);
 	PIN(ksched_worker_view, id, 8);
 	PIN(ksched_worker_view, capacity, 16);

@@ -668,6 +668,75 @@ test_sched_gang_part_failure(void **state)
 	assert_int_equal(a[0].attempt, 2);
 }
 
+/* A policy of the test's own: a task labelled pool=X goes to worker X. */
+static bool
+pool_filter(void *state, const struct ksched_task_view *t,
+	    const struct ksched_worker_view *w)
+{
+	(void)state;
+	for (size_t i = 0; i < t->nlabels; i++)
+		if (!strcmp(t->labels[i].key, "pool"))
+			return !strcmp(t->labels[i].value, w->id);
+	return true;
+}
+
+static int
+pool_create(const struct ksched_host *host, void **state)
+{
+	(void)host;
+	*state = NULL;
+	return 0;
+}
+
+/* The core shows the policy the task's labels; the policy decides. */
+static void
+test_sched_policy_sees_task_labels(void **state)
+{
+	struct fx *f = *state;
+	static const struct ksched_policy_ops ops = {
+		.abi = KSCHED_POLICY_ABI,
+		.size = sizeof(struct ksched_policy_ops),
+		.name = "test_pool",
+		.create = pool_create,
+		.filter = pool_filter,
+	};
+	struct ksched_sched_config cfg;
+	struct ksched_assignment a[8];
+	ksched_policy *p;
+	uint32_t ws[2];
+	ksched_err e = ksched_policy_register(&ops);
+
+	assert_true(e == KSCHED_OK || e == KSCHED_EEXIST);
+	assert_int_equal(ksched_policy_load("test_pool", &p, NULL, 0), 0);
+	ksched_sched_free(f->s);
+	ksched_sched_config_init(&cfg);
+	cfg.policy = p;
+	assert_int_equal(ksched_sched_new(f->q, f->c, &cfg, f->now, &f->s), 0);
+	ws[0] = join(f, "x", 8000, 8);
+	ws[1] = join(f, "y", 8000, 8);
+	for (int i = 0; i < 4; i++) {
+		char pl[8];
+		ksched_task *t;
+		const ksched_task *ts[1];
+		uint64_t id;
+		snprintf(pl, sizeof(pl), "p%d", i);
+		t = mk(pl, 100, 0);
+		assert_int_equal(ksched_task_add_label(t, "pool", "y"), 0);
+		ts[0] = t;
+		assert_int_equal(ksched_sched_submit(f->s, ts, 1, f->now, &id,
+						     NULL, NULL, NULL, 0),
+				 0);
+		ksched_task_free(t);
+	}
+	assert_int_equal(dispatch(f, ws, 2, a, 8), 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(a[i].worker, ws[1]);
+	/* The core must not outlive its policy: free it first. */
+	ksched_sched_free(f->s);
+	ksched_policy_free(p);
+	assert_int_equal(ksched_sched_new(f->q, f->c, NULL, f->now, &f->s), 0);
+}
+
 int
 main(void)
 {
@@ -691,6 +760,7 @@ main(void)
 		T(test_sched_selector_matches_labels),
 		T(test_sched_gang_all_or_nothing),
 		T(test_sched_gang_part_failure),
+		T(test_sched_policy_sees_task_labels),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
