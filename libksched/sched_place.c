@@ -303,9 +303,10 @@ round_running(ksched_sched *s, struct round *r)
 	for (size_t i = 0; i < s->running.cap; i++) {
 		const struct tinfo *t = s->running.slots[i].val;
 		struct ksched_running_view *v = &r->rv[r->nr];
-		int64_t d = t && t->est_ms ? t->est_ms : t ? t->timeout_ms : 0;
+		int64_t d;
 		if (!s->running.slots[i].key || t->worker < 0)
-			continue;
+			continue; /* an empty slot keeps a stale value */
+		d = t->est_ms ? t->est_ms : t->timeout_ms;
 		v->task = t->id;
 		v->worker = (uint32_t)t->worker;
 		v->need = t->need;

@@ -93,12 +93,14 @@ ksched__u64map_del(struct u64map *m, uint64_t key)
 			return NULL;
 	val = m->slots[i].val;
 	m->slots[i].key = 0;
+	m->slots[i].val = NULL;
 	m->n--;
 	for (j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
 		size_t k = home(m, m->slots[j].key);
 		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
 			m->slots[i] = m->slots[j];
 			m->slots[j].key = 0;
+			m->slots[j].val = NULL;
 			i = j;
 		}
 	}

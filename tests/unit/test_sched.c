@@ -546,7 +546,7 @@ test_sched_selector_matches_labels(void **state)
 	assert_int_equal(ksched_members_set_labels(m, ws[0], ka, va, 1), 0);
 	assert_int_equal(ksched_members_set_labels(m, ws[1], ka, vb, 1), 0);
 	for (int i = 0; i < 4; i++) {
-		char p[8];
+		char p[16];
 		snprintf(p, sizeof(p), "s%d", i);
 		t = mk(p, 100, 0);
 		assert_int_equal(ksched_task_add_selector(t, "zone", "b"), 0);
@@ -715,7 +715,7 @@ test_sched_policy_sees_task_labels(void **state)
 	ws[0] = join(f, "x", 8000, 8);
 	ws[1] = join(f, "y", 8000, 8);
 	for (int i = 0; i < 4; i++) {
-		char pl[8];
+		char pl[16];
 		ksched_task *t;
 		const ksched_task *ts[1];
 		uint64_t id;
