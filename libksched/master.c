@@ -156,7 +156,9 @@ events_new(struct ksched_master *m)
 	m->hb_timer = event_new(m->base, -1, EV_PERSIST, hb_cb, m);
 	m->housekeeping = event_new(m->base, -1, EV_PERSIST, housekeeping_cb,
 				    m);
-	if (!m->wake || !m->stop_ev || !m->hb_timer || !m->housekeeping)
+	m->death_timer = evtimer_new(m->base, housekeeping_cb, m);
+	if (!m->wake || !m->stop_ev || !m->hb_timer || !m->housekeeping ||
+	    !m->death_timer)
 		return KSCHED_ENOMEM;
 	event_add(m->hb_timer, &hb);
 	event_add(m->housekeeping, &hk);
@@ -328,6 +330,8 @@ ksched_master_free(ksched_master *m)
 		event_free(m->hb_timer);
 	if (m->housekeeping)
 		event_free(m->housekeeping);
+	if (m->death_timer)
+		event_free(m->death_timer);
 	if (m->base)
 		event_base_free(m->base);
 	for (int i = 0; i < 5; i++)

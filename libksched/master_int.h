@@ -48,7 +48,7 @@ struct ksched_master {
 	ksched_sched *s;
 	ksched_policy *policy;
 	struct event_base *base;
-	struct event *wake, *stop_ev, *hb_timer, *housekeeping;
+	struct event *wake, *stop_ev, *hb_timer, *housekeeping, *death_timer;
 	struct event *sigterm, *sigint;
 	nng_socket control, dispatch, survey;
 	struct mctx *ctxs;

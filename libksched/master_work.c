@@ -365,18 +365,26 @@ unpark_worker(struct ksched_master *m, uint32_t index)
 	}
 }
 
-static void
+/*
+ * Suspect and dead workers.  Returns the next time a worker could be
+ * declared dead, so a timer makes the turn that does it on time (not up to
+ * a housekeeping tick late).
+ */
+static int64_t
 detect_failures(struct ksched_master *m, int64_t now)
 {
 	ksched_members *mem = ksched_sched_members(m->s);
 	struct ksched_worker_status st;
-	int64_t hb = m->cfg.heartbeat_ms;
+	int64_t hb = m->cfg.heartbeat_ms, next = INT64_MAX;
 
 	for (uint32_t i = 0; i < ksched_members_capacity(mem); i++) {
-		int64_t missed;
+		int64_t missed, at;
 		if (ksched_members_status(mem, i, &st))
 			continue;
 		missed = (now - st.last_seen) / hb;
+		at = st.last_seen + m->cfg.dead_after * hb;
+		if (missed < m->cfg.dead_after && at < next)
+			next = at;
 		if (missed >= m->cfg.dead_after) {
 			KLOG(KSCHED_LOG_WARN,
 			     "msg=\"worker dead\" worker=%s tasks=%u "
@@ -397,6 +405,7 @@ detect_failures(struct ksched_master *m, int64_t now)
 						 KSCHED_WORKER_SUSPECT);
 		}
 	}
+	return next;
 }
 
 /* ---- dispatch to parked lease requests ----------------------------------- */
@@ -459,9 +468,16 @@ dispatch_parked(struct ksched_master *m, int64_t now)
 void
 ksched__master_housekeeping(struct ksched_master *m, int64_t now)
 {
+	int64_t next;
+
 	if (ksched_sched_tick(m->s, now, NULL))
 		KLOG(KSCHED_LOG_WARN, "msg=\"tick failed\"");
-	detect_failures(m, now);
+	next = detect_failures(m, now);
+	if (next != INT64_MAX) {
+		int64_t d = next > now ? next - now : 0;
+		struct timeval tv = {d / 1000, (d % 1000) * 1000};
+		evtimer_add(m->death_timer, &tv);
+	}
 	dispatch_parked(m, now);
 	ksched__master_waits(m, now);
 	m->changed = false;
