@@ -40,6 +40,7 @@
 #include <time.h>
 
 #include "../testutil.h"
+#include "bench.h"
 #include "ksched.h"
 
 #define NUSERS 16
@@ -132,38 +133,6 @@ clock_s(clockid_t id)
 
 	clock_gettime(id, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* v with thousands separators, no decimals. */
-static const char *
-fmt_count(double v, char *buf, size_t len)
-{
-	char tmp[32];
-	int n = snprintf(tmp, sizeof(tmp), "%.0f", v);
-	size_t o = 0;
-
-	for (int i = 0; i < n && o + 2 < len; i++) {
-		if (i > 0 && tmp[i - 1] != '-' && (n - i) % 3 == 0)
-			buf[o++] = ',';
-		buf[o++] = tmp[i];
-	}
-	buf[o] = 0;
-	return buf;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static const char *
@@ -443,7 +412,7 @@ static void
 print_table(const char *title, struct cell cells[][NWCOUNTS], int what,
 	    size_t ntasks)
 {
-	char buf[32], head[32];
+	char buf[32], head[48];
 
 	printf("\n%s\n%-14s", title, "policy");
 	for (size_t j = 0; j < NWCOUNTS; j++) {

@@ -27,6 +27,7 @@
 #include <lmdb.h>
 
 #include "../testutil.h"
+#include "bench.h"
 #include "ksched.h"
 
 #define BATCH 1000
@@ -123,38 +124,6 @@ static void
 run_done(char *dir)
 {
 	tu_rmtree(dir);
-}
-
-/* v with thousands separators, no decimals. */
-static const char *
-fmt_count(double v, char *buf, size_t len)
-{
-	char tmp[32];
-	int n = snprintf(tmp, sizeof(tmp), "%.0f", v);
-	size_t o = 0;
-
-	for (int i = 0; i < n && o + 2 < len; i++) {
-		if (i > 0 && (n - i) % 3 == 0)
-			buf[o++] = ',';
-		buf[o++] = tmp[i];
-	}
-	buf[o] = 0;
-	return buf;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static const char *

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "../testutil.h"
+#include "bench.h"
 #include "ksched.h"
 #include "ksched/client.h"
 
@@ -196,16 +197,8 @@ dump_log(const char *path)
 		fclose(f);
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static double
-median(const double *v, int n)
+median_of(const double *v, int n)
 {
 	double s[MAX_REPS];
 
@@ -739,14 +732,14 @@ main(int argc, char **argv)
 		bench_requeue(&o, rq);
 		printf("worker death to re-queue: median %.0f ms, max %.0f ms "
 		       "(%d runs)\n\n",
-		       median(rq, o.reps_requeue),
+		       median_of(rq, o.reps_requeue),
 		       maximum(rq, o.reps_requeue), o.reps_requeue);
 	}
 	if (o.reps_restart) {
 		bench_restart(&o, rs);
 		printf("master restart to serving: median %.0f ms, max %.0f ms "
 		       "(%d runs)\n\n",
-		       median(rs, o.reps_restart),
+		       median_of(rs, o.reps_restart),
 		       maximum(rs, o.reps_restart), o.reps_restart);
 	}
 	if (o.reps_requeue) {
