@@ -318,6 +318,8 @@ ksched_master_free(ksched_master *m)
 	ksched_cache_close(m->c);
 	ksched_queue_close(m->q);
 	ksched_store_close(m->store);
+	if (m->abandoned)
+		return; /* nng callbacks may still reach m: leave it */
 	if (m->sigterm)
 		event_free(m->sigterm);
 	if (m->sigint)

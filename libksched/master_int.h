@@ -57,6 +57,7 @@ struct ksched_master {
 	pthread_mutex_t lock; /* guards inbox, stopping */
 	struct mctx *inbox, *inbox_tail;
 	bool stopping;
+	bool abandoned; /* a socket close hung: nng may still use m */
 	struct mctx *parked_leases, *parked_waits;
 	struct mctx *outbox, *outbox_tail;
 	uint64_t *sessions; /* per worker index */

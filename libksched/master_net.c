@@ -13,6 +13,7 @@
 #include <nng/protocol/survey0/survey.h>
 
 #include "alloc.h"
+#include "nngclose.h"
 #include "log.h"
 #include "master_int.h"
 
@@ -311,12 +312,18 @@ ksched__master_net_close(struct ksched_master *m)
 {
 	struct mctx *x;
 
+	nng_socket socks[3] = {m->control, m->dispatch, m->survey};
+
 	pthread_mutex_lock(&m->lock);
 	m->stopping = true;
 	pthread_mutex_unlock(&m->lock);
-	nng_close(m->control);
-	nng_close(m->dispatch);
-	nng_close(m->survey);
+	/* Everything is committed and answered by now.  If a close hangs
+	 * (nng 1.5.2), its contexts and aios must be left alone too. */
+	if (!ksched__nng_close_bounded(socks, 3)) {
+		m->ctxs = NULL; /* left behind with the sockets, on purpose */
+		m->abandoned = true;
+		return;
+	}
 	for (size_t i = 0; m->ctxs && i < m->nctxs; i++) {
 		if (m->ctxs[i].aio) {
 			nng_aio_stop(m->ctxs[i].aio);

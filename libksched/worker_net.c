@@ -23,6 +23,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "alloc.h"
+#include "nngclose.h"
 #include "log.h"
 #include "proto.h"
 #include "worker_int.h"
@@ -842,108 +843,23 @@ ksched__worker_net_open(ksched_worker *w)
 	return sock_dial(n->hb, w->heartbeat_url);
 }
 
-/*
- * nng 1.5.2 can hang in nng_close() on a socket whose peer still has a
- * request or survey in flight (nng issues #1543, #1813).  Everything the
- * worker had to say is delivered by now, so the sockets are closed on a
- * thread of their own and given CLOSE_WAIT_MS: a close that hangs is left
- * behind (and logged) rather than hang the worker's stop.
- */
-#define CLOSE_WAIT_MS 2000
-
-struct closer {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	nng_socket disp, hb;
-	bool disp_open, hb_open;
-	bool done, abandoned;
-};
-
-static void
-closer_free(struct closer *c)
-{
-	pthread_mutex_destroy(&c->mu);
-	pthread_cond_destroy(&c->cv);
-	ksched__free(c);
-}
-
-static void *
-closer_main(void *arg)
-{
-	struct closer *c = arg;
-	bool abandoned;
-
-	if (c->disp_open)
-		nng_close(c->disp);
-	if (c->hb_open)
-		nng_close(c->hb);
-	pthread_mutex_lock(&c->mu);
-	c->done = true;
-	abandoned = c->abandoned;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-	if (abandoned)
-		closer_free(c);
-	return NULL;
-}
-
-static void
-close_sockets(struct ksched__net *n)
-{
-	struct closer *c = ksched__calloc(1, sizeof(*c));
-	struct timespec until;
-	pthread_t th;
-	bool done;
-
-	if (c) {
-		pthread_mutex_init(&c->mu, NULL);
-		pthread_cond_init(&c->cv, NULL);
-		c->disp = n->disp;
-		c->hb = n->hb;
-		c->disp_open = n->disp_open;
-		c->hb_open = n->hb_open;
-	}
-	if (!c || pthread_create(&th, NULL, closer_main, c) != 0) {
-		/* No thread: close here and hope. */
-		if (c)
-			closer_free(c);
-		if (n->disp_open)
-			nng_close(n->disp);
-		if (n->hb_open)
-			nng_close(n->hb);
-		return;
-	}
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += CLOSE_WAIT_MS / 1000;
-	pthread_mutex_lock(&c->mu);
-	while (!c->done &&
-	       pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
-		;
-	done = c->done;
-	if (!done)
-		c->abandoned = true;
-	pthread_mutex_unlock(&c->mu);
-	if (done) {
-		pthread_join(th, NULL);
-		closer_free(c);
-	} else {
-		KLOG(KSCHED_LOG_WARN, "msg=\"socket close hangs (nng); left "
-				      "behind\" wait_ms=%d",
-		     CLOSE_WAIT_MS);
-		pthread_detach(th);
-	}
-}
-
 void
 ksched__worker_net_close(ksched_worker *w)
 {
 	struct ksched__net *n = w->net;
+	nng_socket socks[2];
+	size_t ns = 0;
 
 	if (!n)
 		return;
 	rpc_close(w, &n->lease);
 	rpc_close(w, &n->comp);
-	close_sockets(n);
+	if (n->disp_open)
+		socks[ns++] = n->disp;
+	if (n->hb_open)
+		socks[ns++] = n->hb;
+	/* Everything the worker had to say is delivered by now. */
+	(void)ksched__nng_close_bounded(socks, ns);
 	ksched__free(n);
 	w->net = NULL;
 }

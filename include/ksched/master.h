@@ -61,7 +61,11 @@ KSCHED_API KSCHED_NODISCARD ksched_err ksched_master_run(ksched_master *m,
 /* ksched_master_stop: ask run to return; safe from any thread. */
 KSCHED_API void ksched_master_stop(ksched_master *m);
 
-/* ksched_master_free: NULL is a no-op.  Must not be running. */
+/*
+ * ksched_master_free: NULL is a no-op.  Must not be running.  (If nng
+ * fails to close a socket in time, a known nng 1.5.2 issue, the master's
+ * memory is left allocated rather than freed under nng's feet.)
+ */
 KSCHED_API void ksched_master_free(ksched_master *m);
 
 #ifdef __cplusplus
