@@ -17,5 +17,6 @@
 #include "ksched/client.h"
 #include "ksched/worker.h"
 #include "ksched/policy.h"
+#include "ksched/sim.h"
 
 #endif /* KSCHED_H */

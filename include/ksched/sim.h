@@ -1,0 +1,170 @@
+/*
+ * libksched - the simulator: the scheduling core (sched) and its policies
+ * driven in virtual time by simulated workers, over a workload read from a
+ * trace.  What it predicts is what the master would do with the same
+ * policy.  See docs/simulation.md.
+ *
+ * Two halves:
+ *   workload  a list of jobs (arrival, run time, estimate, size, needs)
+ *             read from SWF, Batsim JSON, Alibaba openb CSV or ksched JSON
+ *             lines, and a cluster (nodes with capacities) parsed from a
+ *             spec such as "32x(cpu=1)" or read from a nodes file;
+ *   run       the discrete-event engine and its report.
+ *
+ * Time is virtual, in milliseconds.  Nothing here reads a clock.
+ */
+#ifndef KSCHED_SIM_H
+#define KSCHED_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "membership.h"
+#include "task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- workloads ---------------------------------------------------------- */
+
+enum ksched_sim_format {
+	KSCHED_SIM_FORMAT_AUTO = 0, /* from the name and the first bytes */
+	KSCHED_SIM_FORMAT_SWF,	    /* .swf or .swf.gz */
+	KSCHED_SIM_FORMAT_BATSIM,   /* Batsim JSON workload */
+	KSCHED_SIM_FORMAT_OPENB,    /* Alibaba openb pod list CSV */
+	KSCHED_SIM_FORMAT_JSONL,    /* ksched task specs, one per line */
+};
+
+/* SWF: which field gives a job's size. */
+enum ksched_swf_size {
+	KSCHED_SWF_SIZE_ALLOCATED = 0, /* field 5 (Batsim's choice) */
+	KSCHED_SWF_SIZE_REQUESTED,     /* field 8 */
+	KSCHED_SWF_SIZE_MAX,	       /* the larger of both */
+};
+
+/* SWF: the walltime estimate backfilling plans with. */
+enum ksched_swf_estimate {
+	/* The requested time (field 9); the run time where that is missing
+	 * or below the run time. */
+	KSCHED_SWF_EST_REQUESTED = 0,
+	/* max(2 x run time, requested time): Batsim's converter. */
+	KSCHED_SWF_EST_BATSIM,
+	/* The run time itself (a perfect estimate). */
+	KSCHED_SWF_EST_EXACT,
+};
+
+struct ksched_sim_load_opts {
+	enum ksched_sim_format format;
+	enum ksched_swf_size swf_size;
+	enum ksched_swf_estimate swf_estimate;
+	/* SWF: drop jobs with run time <= 0, size <= 0, submit < 0 (and
+	 * walltime <= run with the Batsim estimate); otherwise such a record
+	 * is an error naming its line.  Default true. */
+	bool drop_bad;
+	/* SWF: run time rounded up to floor(run) + 1 s, as Batsim's
+	 * converter does.  Default false. */
+	bool batsim_delay;
+	/* Read at most this many jobs; 0 for all. */
+	size_t max_jobs;
+};
+
+/* One job of a workload.  Strings and spec are owned by the workload. */
+struct ksched_sim_job {
+	uint64_t id;	     /* the trace's job id; unique in a workload */
+	int64_t submit_ms;   /* arrival */
+	int64_t run_ms;	     /* the real run time (> 0) */
+	int64_t walltime_ms; /* the estimate backfilling plans with; 0 none */
+	int64_t nodes;	     /* parts on distinct workers (a gang), >= 1 */
+	struct ksched_resources need; /* per part; slots is 1 */
+	int32_t priority;
+	const char *user;  /* "" if none */
+	const char *kind;  /* "" if none */
+	const ksched_task *spec; /* JSON lines: the full spec; else NULL */
+};
+
+typedef struct ksched_sim_workload ksched_sim_workload;
+
+/* ksched_sim_load_opts_init: the defaults (auto format, allocated size,
+ * requested estimate, drop_bad). */
+KSCHED_API void ksched_sim_load_opts_init(struct ksched_sim_load_opts *o);
+
+/*
+ * ksched_sim_workload_load: read a trace file (plain or gzip).  opts may be
+ * NULL for the defaults.  On a malformed file: KSCHED_EINVAL (or
+ * KSCHED_ECORRUPT) with err naming the line (or JSON position) and the
+ * field.  Jobs are sorted by (submit, id).  The caller owns *out.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err ksched_sim_workload_load(
+	const char *path, const struct ksched_sim_load_opts *opts,
+	ksched_sim_workload **out, char *err, size_t errlen);
+
+/* ksched_sim_workload_free: NULL is a no-op. */
+KSCHED_API void ksched_sim_workload_free(ksched_sim_workload *w);
+
+/* ksched_sim_workload_count: jobs in w.  ksched_sim_workload_job: job i
+ * (borrowed, valid while w lives). */
+KSCHED_API size_t ksched_sim_workload_count(const ksched_sim_workload *w);
+KSCHED_API const struct ksched_sim_job *
+ksched_sim_workload_job(const ksched_sim_workload *w, size_t i);
+
+/* ksched_sim_workload_name: the workload's name (the file's base name
+ * without extensions; Batsim's workload_name column).  Owned by w. */
+KSCHED_API const char *ksched_sim_workload_name(const ksched_sim_workload *w);
+
+/* ksched_sim_workload_dropped: records skipped by drop_bad. */
+KSCHED_API size_t ksched_sim_workload_dropped(const ksched_sim_workload *w);
+
+/* ksched_sim_workload_machines: the machine count the trace declares
+ * (SWF MaxProcs, else MaxNodes; Batsim nb_res), 0 if none. */
+KSCHED_API int64_t ksched_sim_workload_machines(const ksched_sim_workload *w);
+
+/* ---- clusters ----------------------------------------------------------- */
+
+/* One simulated worker. */
+struct ksched_sim_node {
+	char *id;			  /* owned by the cluster */
+	struct ksched_resources cap;	  /* slots >= 1 */
+	struct ksched_label_view *labels; /* owned by the cluster */
+	size_t nlabels;
+};
+
+typedef struct ksched_sim_cluster ksched_sim_cluster;
+
+/*
+ * ksched_sim_cluster_parse: a cluster spec: groups separated by '+', each
+ * COUNTx(key=value,...), keys cpu (cores, may have a fraction), cpu_milli,
+ * mem (MB), gpus, slots, and label.K=V; e.g. "32x(cpu=1)",
+ * "120x(cpu=2,mem=1024)+4x(cpu=8,gpus=1)".  Nodes are named n0, n1, ...
+ * in order.  A missing slots is 1 when cpu is at most one core, else the
+ * core count.  KSCHED_EINVAL with err saying what is wrong.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sim_cluster_parse(const char *spec, ksched_sim_cluster **out,
+			 char *err, size_t errlen);
+
+/*
+ * ksched_sim_cluster_load: a nodes file: an Alibaba openb node list CSV, or
+ * lines holding cluster specs (as above; '#' starts a comment).
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sim_cluster_load(const char *path, ksched_sim_cluster **out, char *err,
+			size_t errlen);
+
+/* ksched_sim_cluster_free: NULL is a no-op. */
+KSCHED_API void ksched_sim_cluster_free(ksched_sim_cluster *c);
+
+/* ksched_sim_cluster_count / _node: the nodes (borrowed). */
+KSCHED_API size_t ksched_sim_cluster_count(const ksched_sim_cluster *c);
+KSCHED_API const struct ksched_sim_node *
+ksched_sim_cluster_node(const ksched_sim_cluster *c, size_t i);
+
+/* ---- runs: see the engine's part below ---------------------------------- */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KSCHED_SIM_H */
