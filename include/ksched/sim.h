@@ -73,9 +73,11 @@ struct ksched_sim_load_opts {
 
 /* One job of a workload.  Strings and spec are owned by the workload. */
 struct ksched_sim_job {
-	uint64_t id;	     /* the trace's job id; unique in a workload */
+	uint64_t id;	     /* unique in a workload (the trace's, if numeric,
+				else the record's position from 1) */
+	const char *name;    /* the trace's job id as text (jobs.csv job_id) */
 	int64_t submit_ms;   /* arrival */
-	int64_t run_ms;	     /* the real run time (> 0) */
+	int64_t run_ms;	     /* the real run time (>= 0) */
 	int64_t walltime_ms; /* the estimate backfilling plans with; 0 none */
 	int64_t nodes;	     /* parts on distinct workers (a gang), >= 1 */
 	struct ksched_resources need; /* per part; slots is 1 */
@@ -100,6 +102,20 @@ KSCHED_API void ksched_sim_load_opts_init(struct ksched_sim_load_opts *o);
 KSCHED_API KSCHED_NODISCARD ksched_err ksched_sim_workload_load(
 	const char *path, const struct ksched_sim_load_opts *opts,
 	ksched_sim_workload **out, char *err, size_t errlen);
+
+/*
+ * ksched_sim_workload_new / _add: build a workload in memory (generated
+ * workloads, tests).  _add copies job (its strings, and spec with
+ * ksched_task_dup()); a job whose id is taken, or with nodes < 1 or
+ * run_ms < 0, is KSCHED_EINVAL.  _add keeps jobs sorted by (submit, id).
+ * machines may be 0.  The caller owns *out.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sim_workload_new(const char *name, int64_t machines,
+			ksched_sim_workload **out);
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sim_workload_add(ksched_sim_workload *w,
+			const struct ksched_sim_job *job);
 
 /* ksched_sim_workload_free: NULL is a no-op. */
 KSCHED_API void ksched_sim_workload_free(ksched_sim_workload *w);
