@@ -41,7 +41,8 @@ PROTO_C   := $(B)/gen/ksched.pb-c.c
 PROTO_H   := $(B)/gen/ksched.pb-c.h
 
 LIB_SRCS  := $(wildcard libksched/*.c)
-LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o) $(B)/gen/ksched.pb-c.o
+LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o) $(B)/gen/ksched.pb-c.o \
+             $(B)/gen/dashboard.o
 PIC_OBJS  := $(LIB_OBJS:%.o=%.pic.o)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -80,6 +81,23 @@ $(B)/gen/ksched.pb-c.o: $(PROTO_C)
 	$(CC) $(KS_CFLAGS) -Wno-missing-prototypes $(CFLAGS) -c $< -o $@
 $(B)/gen/ksched.pb-c.pic.o: $(PROTO_C)
 	$(CC) $(KS_CFLAGS) -Wno-missing-prototypes $(CFLAGS) -fPIC -c $< -o $@
+
+# --- the dashboard page, compiled in as bytes (od is in every Debian) -----
+DASH_HTML := libksched/dashboard/index.html
+
+$(B)/gen/dashboard.c: $(DASH_HTML)
+	@mkdir -p $(B)/gen
+	{ echo '/* Generated from $(DASH_HTML) by the Makefile. */'; \
+	  echo '#include "master_dash.h"'; \
+	  echo 'const unsigned char ksched__dash_html[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; \
+	  echo 'const size_t ksched__dash_html_len = sizeof(ksched__dash_html);'; \
+	} > $@.tmp && mv $@.tmp $@
+$(B)/gen/dashboard.o: $(B)/gen/dashboard.c
+	$(CC) $(KS_CFLAGS) $(CFLAGS) -c $< -o $@
+$(B)/gen/dashboard.pic.o: $(B)/gen/dashboard.c
+	$(CC) $(KS_CFLAGS) $(CFLAGS) -fPIC -c $< -o $@
 
 # --- the library -----------------------------------------------------------
 $(B)/libksched/%.o: libksched/%.c
