@@ -53,13 +53,16 @@ dash_refuse(struct evhttp_request *req)
 }
 
 void
-ksched__master_dash(struct evhttp_request *req, void *arg)
+ksched__master_dash(struct ksched_master *m, struct evhttp_request *req,
+		    const char *rest, const char *query)
 {
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	struct evbuffer *body;
 	char len[32];
 
-	(void)arg;
+	(void)m;
+	(void)rest;
+	(void)query;
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 		dash_refuse(req);
 		return;
