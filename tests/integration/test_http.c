@@ -631,6 +631,65 @@ test_http_malformed_requests(void **state)
 	assert_true(td_alive(f->workers[0]));
 }
 
+/* Whether file path contains s. */
+static bool
+file_has(const char *path, const char *s)
+{
+	char buf[4096] = "";
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return strstr(buf, s) != NULL;
+}
+
+/* A bad --http, or a port in use, stops the master at start, saying so. */
+static void
+test_http_bad_address_is_a_startup_error(void **state)
+{
+	struct fx *f = *state;
+	static const char *bad[] = {"nonsense", "127.0.0.1:99999", ":80",
+				    "127.0.0.1:x", NULL};
+	char data[640], log[640], taken[64];
+	const char *args[] = {"--http", NULL, "--data", data, "--control",
+			      "ipc:///nonexistent-ksched/c", NULL};
+	int status;
+
+	snprintf(data, sizeof(data), "%s/data2", f->dir);
+	snprintf(log, sizeof(log), "%s/bad.log", f->dir);
+	snprintf(taken, sizeof(taken), "127.0.0.1:%d", f->port);
+	/* The control URL would fail too: the address is checked first. */
+	for (int i = 0; bad[i]; i++) {
+		pid_t p;
+		args[1] = bad[i];
+		p = td_start("ksched-master", log, args);
+		assert_int_equal(waitpid(p, &status, 0), p);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+	}
+	assert_true(file_has(log, "--http"));
+	/* The running master's port: taken. */
+	snprintf(data, sizeof(data), "%s/data3", f->dir);
+	snprintf(log, sizeof(log), "%s/taken.log", f->dir);
+	{
+		char ctl[640], dsp[640], hbt[640];
+		const char *a2[] = {"--http", taken, "--data", data,
+				    "--control", ctl, "--dispatch", dsp,
+				    "--heartbeat", hbt, NULL};
+		pid_t p;
+		snprintf(ctl, sizeof(ctl), "ipc://%s/c2.ipc", f->dir);
+		snprintf(dsp, sizeof(dsp), "ipc://%s/d2.ipc", f->dir);
+		snprintf(hbt, sizeof(hbt), "ipc://%s/h2.ipc", f->dir);
+		p = td_start("ksched-master", log, a2);
+		assert_int_equal(waitpid(p, &status, 0), p);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	}
+	assert_true(file_has(log, "http: cannot listen on"));
+}
+
 int
 main(void)
 {
@@ -641,6 +700,7 @@ main(void)
 		T(test_http_errors),
 		T(test_http_metrics_pass_promtool),
 		T(test_http_malformed_requests),
+		T(test_http_bad_address_is_a_startup_error),
 #undef T
 	};
 
