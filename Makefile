@@ -142,6 +142,7 @@ $(B)/bin/%: daemons/%.c $(STATIC_LIB)
 # --- dependencies ------------------------------------------------------------
 DEB_PKGS := libevent-dev libnng-dev liblmdb-dev libxxhash-dev libcmocka-dev \
             libprotobuf-c-dev protobuf-c-compiler libjansson-dev pkg-config \
+            prometheus \
             gcc make
 BENCH_PKGS := beanstalkd
 

@@ -102,8 +102,13 @@ apply(struct opts *o, const char *name, const char *v)
 		c->dispatch_url = v;
 	else if (!strcmp(name, "heartbeat"))
 		c->heartbeat_url = v;
-	else if (!strcmp(name, "http"))
+	else if (!strcmp(name, "http")) {
+		const char *colon = strrchr(v, ':');
+		if (strcmp(v, "none") && (!colon || colon == v ||
+					  parse_num(colon + 1, 0, 65535, &n)))
+			return bad("--http (HOST:PORT or none)", v);
 		c->http_addr = v;
+	}
 	else if (!strcmp(name, "heartbeat-interval")) {
 		if (parse_num(v, 10, 3600000, &n))
 			return bad("--heartbeat-interval", v);
