@@ -62,7 +62,7 @@ STATIC_LIB := $(B)/libksched.a
 SHARED_LIB := $(B)/libksched.so.$(SOVERSION)
 
 .PHONY: all lib check unit integration asan demo bench install uninstall \
-        deps format clean
+        deps browser-deps format clean
 
 all: lib $(DAEMON_BINS) $(EX_BINS) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS) \
      $(PLUGIN_SOS)
@@ -149,6 +149,11 @@ BENCH_PKGS := beanstalkd
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)
 
+# The dashboard's browser test: chromium, node, playwright-core (npm ci).
+# Not fatal: where they cannot be had, test_dashboard skips and says why.
+browser-deps: deps
+	@sh tests/browser/setup.sh
+
 # --- tests -------------------------------------------------------------------
 # The unit tests again under ASan + UBSan, in $(B)/asan.
 ASAN_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/tests/%)
@@ -157,7 +162,7 @@ ASAN_BUILD = $(MAKE) --no-print-directory B=$(B)/asan \
 	    $(B)/asan/libksched.a $(B)/asan/bin/kschedctl $(ASAN_BINS) \
 	    $(PLUGIN_FILES:%=$(B)/asan/plugins/%)
 
-check: deps
+check: deps browser-deps
 	@$(MAKE) --no-print-directory all
 	@$(ASAN_BUILD)
 	@sh tests/run.sh $(B) $(UNIT_BINS) $(INTEG_BINS) -- $(ASAN_BINS)

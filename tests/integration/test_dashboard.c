@@ -34,6 +34,7 @@
 
 #define NWORKERS 3
 #define NOK 6
+#define NBUSY 30 /* short sleeps: something for the charts to show */
 
 struct fx {
 	char *dir;
@@ -218,6 +219,8 @@ submit_tasks(struct fx *f)
 	char arg[NOK][16];
 	ksched_task *t;
 
+	for (int i = 0; i < NBUSY; i++)
+		(void)submit(f, exec_task("/bin/sleep", "0.3", NULL));
 	for (int i = 0; i < NOK; i++) {
 		snprintf(arg[i], sizeof(arg[i]), "ok %d", i);
 		f->ok[i] = submit(f, exec_task("/bin/echo", arg[i], NULL));
@@ -248,7 +251,8 @@ setup(void **state)
 	const char *args[] = {"--data", data, "--control", f->ctl,
 			      "--dispatch", f->dsp, "--heartbeat", f->hbt,
 			      "--http", "127.0.0.1:0", "--ready-file", ready,
-			      "--heartbeat-interval", "200", "--sync", "none",
+			      "--heartbeat-interval", "200", "--suspect-after",
+			      "10", "--dead-after", "25", "--sync", "none",
 			      "--log-level", "info", NULL};
 
 	fx = f;
@@ -279,7 +283,17 @@ teardown(void **state)
 
 	if (!f)
 		return 0;
+	/* The slow task would move from each stopping worker to the next:
+	 * cancel it, and stop the workers all at once. */
+	if (f->c && f->slow &&
+	    ksched_client_cancel(f->c, &f->slow, 1, NULL) != KSCHED_OK)
+		fprintf(stderr, "cancel %llu: %s\n",
+			(unsigned long long)f->slow,
+			ksched_client_last_error(f->c));
 	ksched_client_close(f->c);
+	for (int i = 0; i < NWORKERS; i++)
+		if (f->workers[i] > 0)
+			kill(f->workers[i], SIGTERM);
 	for (int i = 0; i < NWORKERS; i++)
 		bad |= td_stop(f->workers[i], 10000 * tu_slow()) != 0;
 	bad |= td_stop(f->master, 10000 * tu_slow()) != 0;
@@ -400,7 +414,7 @@ test_dashboard_api_has_what_page_reads(void **state)
 
 	j = get_json("/api/v1/tasks?limit=500");
 	a = json_object_get(j, "tasks");
-	assert_int_equal(json_array_size(a), NOK + 3);
+	assert_int_equal(json_array_size(a), NBUSY + NOK + 3);
 	json_array_foreach(a, i, x) {
 		want_int(x, "id");
 		want_str(x, "state");
@@ -599,7 +613,7 @@ test_dashboard_in_browser(void **state)
 		snprintf(workers + strlen(workers),
 			 sizeof(workers) - strlen(workers), "%sw%d",
 			 i ? "," : "", i);
-	snprintf(ntasks, sizeof(ntasks), "%d", NOK + 3);
+	snprintf(ntasks, sizeof(ntasks), "%d", NBUSY + NOK + 3);
 	snprintf(dead, sizeof(dead), "%llu", (unsigned long long)f->dead);
 	snprintf(big, sizeof(big), "%llu", (unsigned long long)f->big);
 	snprintf(timeout, sizeof(timeout), "%d", 60000 * tu_slow());
