@@ -6,7 +6,7 @@
 //
 // Opens URL (the master's GET /), waits (bounded) until the workers table
 // lists every live worker (those the API calls alive, and every ID given)
-// and at least N tasks; checks the state filter (with --dead: the "dead"
+// and at least N tasks; checks that it refreshes by itself, the state filter (with --dead: the "dead"
 // filter shows only dead tasks, that one among them), a task's detail with
 // its attempts (at least N of them), and with --pending the reason a task
 // is not placed; that the charts are drawn; that the page loaded nothing
@@ -160,6 +160,10 @@ async function run() {
 	await step(`tasks table shows ${o.tasks} tasks`, () => page.waitForFunction((n) =>
 		document.querySelectorAll('#tasks tbody tr[data-task-id]').length >= n,
 		o.tasks, { timeout: left() }));
+	// It refreshes by itself: the uptime moves on without a reload.
+	const up = await page.textContent('#uptime');
+	await step('page refreshes by itself', () => page.waitForFunction((u) =>
+		document.querySelector('#uptime').textContent !== u, up, { timeout: left() }));
 	await step('charts drawn', () => page.waitForFunction(() =>
 		document.querySelectorAll('#chart-depth path').length > 0 &&
 		document.querySelectorAll('#chart-tput text').length > 0, null, { timeout: left() }));
