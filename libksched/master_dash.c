@@ -19,9 +19,9 @@
  * worker's label cannot make it fetch anything (the page also puts them in
  * as text only).
  */
-#define DASH_CSP                                                              \
-	"default-src 'self'; script-src 'unsafe-inline'; "                   \
-	"style-src 'unsafe-inline'; img-src 'self' data:; "                  \
+#define DASH_CSP                                                               \
+	"default-src 'self'; script-src 'unsafe-inline'; "                     \
+	"style-src 'unsafe-inline'; img-src 'self' data:; "                    \
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 static void
@@ -69,9 +69,9 @@ ksched__master_dash(struct ksched_master *m, struct evhttp_request *req,
 	}
 	body = evbuffer_new();
 	/* The page is static: lend it to the buffer rather than copy it. */
-	if (!body || evbuffer_add_reference(body, ksched__dash_html,
-					    ksched__dash_html_len, NULL,
-					    NULL) != 0) {
+	if (!body ||
+	    evbuffer_add_reference(body, ksched__dash_html,
+				   ksched__dash_html_len, NULL, NULL) != 0) {
 		KLOG(KSCHED_LOG_ERR, "msg=\"dashboard: out of memory\"");
 		if (body)
 			evbuffer_free(body);

@@ -47,7 +47,7 @@ struct fx {
 
 static struct fx *fx;
 
-/* ---- a plain HTTP/1.0 client: one request, the whole answer ------------ */
+/* ---- a plain HTTP/1.0 client: one request, the whole answer -------------- */
 
 struct answer {
 	char *raw;	  /* status line, headers, body; NUL-terminated */
@@ -132,14 +132,15 @@ get_json(const char *path)
 	return j;
 }
 
-/* ---- the cluster ------------------------------------------------------------- */
+/* ---- the cluster --------------------------------------------------------- */
 
 static void
 start_worker(struct fx *f, int i)
 {
 	char id[32], ready[640], log[640];
 	const char *args[] = {"--id", id, "--cpu", "2000", "--mem", "2048",
-			      "--slots", "2", "--label", i ? "zone=b" : "zone=a",
+			      "--slots", "2", "--label",
+			      i ? "zone=b" : "zone=a",
 			      "--dispatch", f->dsp, "--heartbeat", f->hbt,
 			      "--ready-file", ready, "--log-level", "info",
 			      NULL};
@@ -306,7 +307,7 @@ teardown(void **state)
 	return bad ? -1 : 0;
 }
 
-/* ---- the page over plain HTTP ------------------------------------------------ */
+/* ---- the page over plain HTTP -------------------------------------------- */
 
 static void
 test_dashboard_get_root_serves_page(void **state)
@@ -329,7 +330,8 @@ test_dashboard_get_root_serves_page(void **state)
 		http_header(&a, "Content-Length", v, sizeof(v));
 		snprintf(want, sizeof(want), "%zu", strlen(a.body));
 		assert_string_equal(v, want);
-		assert_non_null(strstr(a.body, "<title>ksched dashboard</title>"));
+		assert_non_null(
+			strstr(a.body, "<title>ksched dashboard</title>"));
 		assert_non_null(strstr(a.body, "</html>"));
 		free(a.raw);
 	}
@@ -341,7 +343,7 @@ test_dashboard_get_root_serves_page(void **state)
 	free(a.raw);
 }
 
-/* ---- the API as the page reads it --------------------------------------------- */
+/* ---- the API as the page reads it ---------------------------------------- */
 
 static void
 want_int(json_t *o, const char *key)
@@ -479,7 +481,7 @@ test_dashboard_api_has_what_page_reads(void **state)
 	json_decref(j);
 }
 
-/* ---- the page in a real browser ---------------------------------------------- */
+/* ---- the page in a real browser ------------------------------------------ */
 
 /* Whether prog is an executable in $PATH. */
 static bool

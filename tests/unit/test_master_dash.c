@@ -61,12 +61,10 @@ setup(void **state)
 	f->http = evhttp_new(f->base);
 	assert_non_null(f->http);
 	evhttp_set_allowed_methods(f->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-						    EVHTTP_REQ_POST |
-						    EVHTTP_REQ_PUT);
-	assert_int_equal(evhttp_set_cb(f->http, "/", serve, NULL),
-			 0);
-	assert_int_equal(evhttp_set_cb(f->http, "/index.html", serve, NULL),
-			 0);
+						EVHTTP_REQ_POST |
+						EVHTTP_REQ_PUT);
+	assert_int_equal(evhttp_set_cb(f->http, "/", serve, NULL), 0);
+	assert_int_equal(evhttp_set_cb(f->http, "/index.html", serve, NULL), 0);
 	bs = evhttp_bind_socket_with_handle(f->http, "127.0.0.1", 0);
 	assert_non_null(bs);
 	assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
@@ -123,8 +121,7 @@ on_answer(struct evhttp_request *req, void *arg)
 
 /* One request, the loop run until it is answered (at most 5 s). */
 static void
-ask(struct fx *f, enum evhttp_cmd_type cmd, const char *path,
-    struct answer *a)
+ask(struct fx *f, enum evhttp_cmd_type cmd, const char *path, struct answer *a)
 {
 	struct evhttp_connection *c;
 	struct evhttp_request *req;
@@ -245,14 +242,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(
-			test_master_dash_get_serves_page, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_master_dash_head_has_no_body, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_master_dash_other_methods_refused, setup,
-			teardown),
-		cmocka_unit_test(test_master_dash_page_self_contained),
+	    cmocka_unit_test_setup_teardown(test_master_dash_get_serves_page,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_master_dash_head_has_no_body,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_master_dash_other_methods_refused, setup, teardown),
+	    cmocka_unit_test(test_master_dash_page_self_contained),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
