@@ -1,5 +1,6 @@
 /* libksched - levelled key=value logging to a host-provided sink. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,9 +116,25 @@ json_value(const char *s, size_t n)
 	return json_str(s, n);
 }
 
+/* Whether p is the end of the line or " key=" (a next field). */
+static bool
+field_next(const char *p)
+{
+	size_t n;
+
+	if (!*p)
+		return true;
+	if (*p != ' ')
+		return false;
+	p += strspn(p, " ");
+	n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		      "0123456789_.-");
+	return !*p || (n && p[n] == '=');
+}
+
 /*
  * The value starting at p: "quoted" (with \" and \\ escapes; a quote ends
- * it only before a space or the end, so an unescaped quote inside a
+ * it only before the end or the next key=, so an unescaped quote inside a
  * message stays in it) or bare up to the next space.  Unquoted into buf;
  * returns where the value ends in p.
  */
@@ -131,7 +148,7 @@ kv_value(const char *p, char *buf, size_t *n)
 		return p;
 	}
 	for (p++; *p; p++) {
-		if (*p == '"' && (p[1] == ' ' || !p[1]))
+		if (*p == '"' && field_next(p + 1))
 			return p + 1;
 		if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
 			p++;

@@ -45,11 +45,26 @@ cell(const json_t *o, const char *key, char fmt, char *buf, size_t len)
 		snprintf(buf, len, "-");
 }
 
+/*
+ * A long text ('w' columns: errors, why pending) is cut to INFO_WIDTH in
+ * the table, its line breaks made spaces; print_reasons() shows it whole.
+ */
+#define INFO_WIDTH 40
+
+static void
+cap(char *buf)
+{
+	for (char *p = buf; *p; p++)
+		*p = *p == '\n' || *p == '\t' ? ' ' : *p;
+	if (strlen(buf) > INFO_WIDTH)
+		memcpy(buf + INFO_WIDTH - 3, "...", 4);
+}
+
 static void
 render(const json_t *o, const char *key, char fmt, char *buf, size_t len)
 {
 	const char *sep = strpbrk(key, "/|");
-	char first[32], rest[128];
+	char first[32], rest[600];
 
 	if (!sep) {
 		cell(o, key, fmt, buf, len);
@@ -71,7 +86,7 @@ void
 print_rows(const json_t *rows, const struct col *cols)
 {
 	size_t w[16] = {0}, nc, i, c;
-	char buf[300];
+	char buf[600];
 	json_t *o;
 
 	for (nc = 0; cols[nc].head; nc++)
@@ -83,6 +98,8 @@ print_rows(const json_t *rows, const struct col *cols)
 		json_array_foreach(rows, i, o) for (c = 0; c < nc; c++)
 		{
 			render(o, cols[c].key, cols[c].fmt, buf, sizeof(buf));
+			if (cols[c].fmt == 'w')
+				cap(buf);
 			if (!pass && strlen(buf) > w[c])
 				w[c] = strlen(buf);
 			else if (pass)
@@ -108,7 +125,7 @@ const struct col status_cols[] = {
 	{"ID", "id", 0}, {"STATE", "state", 0}, {"KIND", "kind", 0},
 	{"PRIO", "priority", 0}, {"TRIES", "attempts", 0},
 	{"WORKER", "worker", 0}, {"SUBMITTED", "submitted", 't'},
-	{"INFO", "last_error|pending_reason", 0}, {NULL, NULL, 0}};
+	{"INFO", "last_error|pending_reason", 'w'}, {NULL, NULL, 0}};
 /* clang-format on */
 
 json_t *
@@ -133,6 +150,48 @@ statuses_json(const struct ksched_task_status *s, size_t n)
 	for (size_t i = 0; a && i < n; i++)
 		json_array_append_new(a, status_json(&s[i]));
 	return a;
+}
+
+/* Print text from column 2, broken at spaces (and at its own '\n'). */
+static void
+wrap(const char *text, int col, int width)
+{
+	const char *p = text;
+
+	while (*p) {
+		size_t room = (size_t)(width - col), n = strcspn(p, "\n");
+
+		if (n > room) {
+			n = room;
+			while (n > room / 2 && p[n] != ' ')
+				n--;
+			if (p[n] != ' ')
+				n = room; /* one long word: cut it */
+		}
+		printf("%.*s\n", (int)n, p);
+		p += n;
+		p += strspn(p, " \n");
+		if (*p)
+			printf("  ");
+		col = 2;
+	}
+}
+
+void
+print_reasons(const struct ksched_task_status *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *why = s[i].last_error[0] ? s[i].last_error
+						     : s[i].pending_reason;
+		const char *what = s[i].last_error[0] ? "error" : "why pending";
+		int col;
+
+		if (strlen(why) <= INFO_WIDTH && !strchr(why, '\n'))
+			continue;
+		col = printf("\ntask %llu %s: ", (unsigned long long)s[i].id,
+			     what) - 1;
+		wrap(why, col, 79);
+	}
 }
 
 bool

@@ -142,6 +142,8 @@ cmd_status(struct ctl *k, int argc, char **argv)
 		a = statuses_json(st, n);
 		rc = emit(k, a, a, status_cols);
 	}
+	if (!rc && !k->json)
+		print_reasons(st, n);
 	ksched__free(st);
 	ksched__free(ids);
 	return rc;
