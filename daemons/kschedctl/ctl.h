@@ -88,7 +88,7 @@ void print_reasons(const struct ksched_task_status *s, size_t n);
  */
 struct progress {
 	const struct ctl *k;
-	const char *what; /* "submitted", "final" */
+	const char *what; /* "submitted", "done" */
 	uint64_t total;	  /* 0 while unknown */
 	uint64_t done;
 	bool long_op, shown;

@@ -22,7 +22,7 @@ wait_loop(struct ctl *k, const uint64_t *ids, size_t n, bool all,
 	struct progress p;
 	ksched_err e;
 
-	progress_start(&p, k, "final", n, false);
+	progress_start(&p, k, "done", n, false);
 	for (;;) {
 		int64_t left =
 		    timeout_ms < 0 ? INT64_MAX : end - ksched_now_ms();
