@@ -187,11 +187,45 @@ cmd_wait(struct ctl *k, int argc, char **argv)
 
 #define NOT_ANSWERED ((ksched_err)-1)
 
+/*
+ * Cancel or retry ids, a request of KSCHED_CLIENT_CHUNK ids at a time (a
+ * long operation past one).  Stops at a request nothing answered: *lost
+ * gets that call's error, and the ids from there on stay NOT_ANSWERED.
+ * Returns the first id's error.
+ */
+static ksched_err
+ids_send(struct ctl *k, const uint64_t *ids, size_t n, ksched_err *errs,
+	 bool retry, ksched_err *lost)
+{
+	ksched_err e = KSCHED_OK, r;
+	struct progress p;
+	size_t m;
+
+	*lost = KSCHED_OK;
+	progress_start(&p, k, "done", n,
+		       n > KSCHED_CLIENT_CHUNK);
+	for (size_t off = 0; off < n; off += m) {
+		m = n - off < KSCHED_CLIENT_CHUNK ? n - off
+						  : KSCHED_CLIENT_CHUNK;
+		r = retry ? ksched_client_retry(k->c, ids + off, m, errs + off)
+			  : ksched_client_cancel(k->c, ids + off, m,
+						 errs + off);
+		if (errs[off + m - 1] == NOT_ANSWERED) { /* the call failed */
+			*lost = r;
+			break;
+		}
+		e = e ? e : r;
+		progress_update(&p, off + m, 0);
+	}
+	progress_end(&p);
+	return e;
+}
+
 /* cancel and retry: ids in, a verdict per id out. */
 static int
 ids_cmd(struct ctl *k, int argc, char **argv, bool retry)
 {
-	ksched_err *errs = NULL, e = KSCHED_OK;
+	ksched_err *errs = NULL, e = KSCHED_OK, lost = KSCHED_OK;
 	uint64_t *ids;
 	size_t n;
 	int rc = ids_args(k, argc, argv, 1, INT32_MAX, &ids, &n);
@@ -202,11 +236,8 @@ ids_cmd(struct ctl *k, int argc, char **argv, bool retry)
 	for (size_t i = 0; !rc && i < n; i++)
 		errs[i] = NOT_ANSWERED;
 	if (!rc)
-		e = retry ? ksched_client_retry(k->c, ids, n, errs)
-			  : ksched_client_cancel(k->c, ids, n, errs);
-	if (!rc && errs[n - 1] == NOT_ANSWERED) /* the call itself failed */
-		rc = ctl_fail(k, e);
-	for (size_t i = 0; !rc && i < n; i++) {
+		e = ids_send(k, ids, n, errs, retry, &lost);
+	for (size_t i = 0; !rc && i < n && errs[i] != NOT_ANSWERED; i++) {
 		const char *done = retry ? "retried" : "canceled";
 		const char *why = errs[i] == KSCHED_ESTATE
 					  ? (retry ? "not dead" : "already ended")
@@ -218,10 +249,12 @@ ids_cmd(struct ctl *k, int argc, char **argv, bool retry)
 				 done, !errs[i], "error", why));
 		if (errs[i] && !k->json)
 			ctl_warn(k, "task %llu: %s", (unsigned long long)ids[i],
-			      why);
+				 why);
 		else if (!k->json)
 			printf("%llu %s\n", (unsigned long long)ids[i], done);
 	}
+	if (!rc && lost)
+		rc = ctl_fail(k, lost);
 	if (!rc && k->json)
 		rc = emit_json(json_incref(a));
 	json_decref(a);
