@@ -66,8 +66,8 @@ ksched_err
 ksched_log_level_parse(const char *s, enum ksched_log_level *out)
 {
 	for (int l = KSCHED_LOG_ERR; s && l <= KSCHED_LOG_DEBUG; l++) {
-		if (!strcmp(s, ksched_log_level_name(
-				   (enum ksched_log_level)l))) {
+		if (!strcmp(s,
+			    ksched_log_level_name((enum ksched_log_level)l))) {
 			*out = (enum ksched_log_level)l;
 			return KSCHED_OK;
 		}

@@ -46,8 +46,8 @@ void ctl_warn(const struct ctl *k, const char *fmt, ...)
 /* Report a failed call (the client's message); the matching exit code. */
 int ctl_fail(const struct ctl *k, ksched_err e);
 
-bool parse_num(const struct ctl *k, const char *what, const char *s,
-	       bool secs, int64_t min, int64_t max, int64_t *out);
+bool parse_num(const struct ctl *k, const char *what, const char *s, bool secs,
+	       int64_t min, int64_t max, int64_t *out);
 int parse_opts(struct ctl *k, int argc, char **argv, const char *so,
 	       const char *allowed);
 int connect_master(struct ctl *k);
@@ -95,8 +95,8 @@ struct progress {
 	int64_t last_ms;
 };
 
-void progress_start(struct progress *p, const struct ctl *k,
-		    const char *what, uint64_t total, bool long_op);
+void progress_start(struct progress *p, const struct ctl *k, const char *what,
+		    uint64_t total, bool long_op);
 void progress_update(struct progress *p, uint64_t done, uint64_t total);
 void progress_end(struct progress *p);
 

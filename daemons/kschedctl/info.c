@@ -15,7 +15,8 @@ cmd_list(struct ctl *k, int argc, char **argv)
 	struct ksched_task_status *out = NULL;
 	size_t total = 0, n;
 	uint64_t next = 0;
-	int rc = argc ? ctl_usage(k, "unexpected argument '%s'", argv[0]) : EX_OK;
+	int rc =
+	    argc ? ctl_usage(k, "unexpected argument '%s'", argv[0]) : EX_OK;
 	ksched_err e = KSCHED_OK;
 	json_t *a;
 
@@ -157,7 +158,8 @@ cmd_cache(struct ctl *k, int argc, char **argv)
 	if (argc > 2 || has_key + !!k->kind + k->all != 1)
 		return ctl_usage(k, "give one of KEY, --kind K or --all");
 	if (has_key && ksched_key_from_hex(argv[1], &key))
-		return ctl_usage(k, "bad key '%s' (want 32 hex digits)", argv[1]);
+		return ctl_usage(k, "bad key '%s' (want 32 hex digits)",
+				 argv[1]);
 	if (!(rc = connect_master(k)) &&
 	    (e = ksched_client_cache_invalidate(k->c, has_key ? &key : NULL,
 						k->kind, k->all, &removed)))

@@ -15,7 +15,6 @@
 
 /* ---- messages and exit codes ------------------------------------------- */
 
-
 int
 ctl_usage(const struct ctl *k, const char *fmt, ...)
 {
@@ -74,7 +73,7 @@ parse_num(const struct ctl *k, const char *what, const char *s, bool secs,
 	d = secs ? strtod(s, &end) * 1000 : (double)v;
 	if (!*s || *end || errno || !(d >= (double)min && d <= (double)max)) {
 		ctl_usage(k, "%s: bad number '%s'%s", what, s,
-		      secs ? " (want seconds)" : "");
+			  secs ? " (want seconds)" : "");
 		return false;
 	}
 	*out = secs ? (int64_t)llround(d) : v;
@@ -137,7 +136,7 @@ submit_pair(const struct ctl *k, json_t *spec, int o, const char *arg)
 
 	if (!eq || eq == arg || eq - arg >= (int)sizeof(name))
 		return ctl_usage(k, "--%s: want K=V, got '%s'",
-			     o == 'l' ? "label" : key, arg);
+				 o == 'l' ? "label" : key, arg);
 	snprintf(name, sizeof(name), "%.*s", (int)(eq - arg), arg);
 	if (!x)
 		json_object_set_new(spec, key, x = json_object());
@@ -212,12 +211,13 @@ parse_opts(struct ctl *k, int argc, char **argv, const char *so,
 	while ((li = -1, o = getopt_long(argc, argv, so, opts, &li)) != -1) {
 		if (o == ':' || o == '?')
 			return ctl_usage(k,
-				     o == ':' ? "option '%s' needs an argument"
-					      : "unknown option '%s'",
-				     argv[optind - 1]);
+					 o == ':'
+					     ? "option '%s' needs an argument"
+					     : "unknown option '%s'",
+					 argv[optind - 1]);
 		if (!strchr("CJTh", o) && !strchr(allowed, o))
 			return ctl_usage(k, "option '--%s' does not apply",
-				     opts[li].name);
+					 opts[li].name);
 		if ((rc = take_opt(k, o, li >= 0 ? opts[li].name : "help",
 				   optarg)))
 			return rc;
@@ -232,7 +232,8 @@ connect_master(struct ctl *k)
 
 	if (e == KSCHED_EINVAL)
 		return ctl_usage(k, "cannot use control URL '%s'",
-			     k->url ? k->url : getenv(KSCHED_CLIENT_URL_ENV));
+				 k->url ? k->url
+					: getenv(KSCHED_CLIENT_URL_ENV));
 	if (e)
 		return ctl_fail(k, e);
 	ksched_client_set_timeout(k->c, k->timeout_ms);

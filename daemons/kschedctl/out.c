@@ -181,15 +181,16 @@ void
 print_reasons(const struct ksched_task_status *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		const char *why = s[i].last_error[0] ? s[i].last_error
-						     : s[i].pending_reason;
+		const char *why =
+		    s[i].last_error[0] ? s[i].last_error : s[i].pending_reason;
 		const char *what = s[i].last_error[0] ? "error" : "why pending";
 		int col;
 
 		if (strlen(why) <= INFO_WIDTH && !strchr(why, '\n'))
 			continue;
 		col = printf("\ntask %llu %s: ", (unsigned long long)s[i].id,
-			     what) - 1;
+			     what) -
+		      1;
 		wrap(why, col, 79);
 	}
 }

@@ -79,8 +79,8 @@ read_tasks(const struct ctl *k, const char *path, const ksched_task *tmpl,
 	if (f != stdin)
 		fclose(f);
 	if (bad)
-		return ctl_usage(k, "%zu bad lines in %s: nothing submitted", bad,
-			     path);
+		return ctl_usage(k, "%zu bad lines in %s: nothing submitted",
+				 bad, path);
 	return ts->n ? EX_OK : ctl_usage(k, "no tasks in %s", path);
 }
 
@@ -96,10 +96,10 @@ read_payload(const struct ctl *k, ksched_task *t, const char *path)
 
 	if (!f || !buf || ferror(f))
 		rc = ctl_usage(k, "--payload-file %s: %s", path,
-			   f ? "cannot read it" : strerror(errno));
+			       f ? "cannot read it" : strerror(errno));
 	else if (n > KSCHED_PAYLOAD_MAX)
 		rc = ctl_usage(k, "--payload-file %s: more than %u bytes", path,
-			   KSCHED_PAYLOAD_MAX);
+			       KSCHED_PAYLOAD_MAX);
 	else if (ksched_task_set_payload(t, buf, n))
 		rc = ctl_fail(k, KSCHED_ENOMEM);
 	ksched__free(buf);
@@ -135,7 +135,8 @@ submit_spec(struct ctl *k, int argc, char **argv, ksched_task **t)
 	    json_object_get(k->spec, "no_cache"))
 		return ctl_usage(k, "give --ttl or --no-cache, not both");
 	if (k->payload && k->pfile)
-		return ctl_usage(k, "give --payload or --payload-file, not both");
+		return ctl_usage(k,
+				 "give --payload or --payload-file, not both");
 	if (!(js = json_dumps(k->spec, JSON_COMPACT)))
 		return ctl_fail(k, KSCHED_ENOMEM);
 	e = ksched_client_parse_task(js, strlen(js), NULL, t, err, sizeof(err));
@@ -154,8 +155,9 @@ submit_tasks(struct ctl *k, int argc, char **argv, struct tasks *ts)
 {
 	ksched_task *t = NULL;
 	char err[300];
-	int rc = k->file && argc ? ctl_usage(k, "give --file or an ARGV, not both")
-				 : submit_spec(k, argc, argv, &t);
+	int rc = k->file && argc
+		     ? ctl_usage(k, "give --file or an ARGV, not both")
+		     : submit_spec(k, argc, argv, &t);
 
 	if (!rc && k->file)
 		rc = read_tasks(k, k->file, t, ts);
@@ -180,8 +182,7 @@ submit_send(struct ctl *k, struct tasks *ts, uint64_t *ids, bool *cached)
 	struct progress p;
 	size_t m, off;
 
-	progress_start(&p, k, "submitted", ts->n,
-		       ts->n > KSCHED_CLIENT_CHUNK);
+	progress_start(&p, k, "submitted", ts->n, ts->n > KSCHED_CLIENT_CHUNK);
 	for (off = 0; off < ts->n && !e; off += m) {
 		m = ts->n - off < KSCHED_CLIENT_CHUNK ? ts->n - off
 						      : KSCHED_CLIENT_CHUNK;

@@ -56,9 +56,9 @@ report_states(struct ctl *k, const uint64_t *ids, size_t n, uint64_t remaining)
 		bad += is_failed(st[i].state);
 		if (is_failed(st[i].state) && !k->json)
 			ctl_warn(k, "task %llu %s: %s",
-			      (unsigned long long)st[i].id,
-			      ksched_state_name(st[i].state),
-			      st[i].last_error[0] ? st[i].last_error : "-");
+				 (unsigned long long)st[i].id,
+				 ksched_state_name(st[i].state),
+				 st[i].last_error[0] ? st[i].last_error : "-");
 	}
 	if (e)
 		rc = ctl_fail(k, e);
@@ -98,8 +98,8 @@ print_result(struct ctl *k, uint64_t id, json_t *a)
 		fwrite(buf, 1, len, stdout);
 	} else if (st.state != KSCHED_STATE_SUCCEEDED) {
 		ctl_warn(k, "task %llu %s: %s", (unsigned long long)id,
-		      ksched_state_name(st.state),
-		      is_failed(st.state) ? st.last_error : "no result yet");
+			 ksched_state_name(st.state),
+			 is_failed(st.state) ? st.last_error : "no result yet");
 	}
 	ksched_free(buf);
 	return st.state == KSCHED_STATE_SUCCEEDED ? EX_OK : EX_FAIL;
@@ -175,7 +175,7 @@ cmd_wait(struct ctl *k, int argc, char **argv)
 		rc = ctl_fail(k, e);
 	if (!rc && remaining)
 		ctl_warn(k, "timed out: %llu tasks not final",
-		      (unsigned long long)remaining);
+			 (unsigned long long)remaining);
 	if (!rc && !k->all)
 		rc = report_states(k, ids, n, remaining);
 	else if (!rc && k->json)
@@ -202,14 +202,13 @@ ids_send(struct ctl *k, const uint64_t *ids, size_t n, ksched_err *errs,
 	size_t m;
 
 	*lost = KSCHED_OK;
-	progress_start(&p, k, "done", n,
-		       n > KSCHED_CLIENT_CHUNK);
+	progress_start(&p, k, "done", n, n > KSCHED_CLIENT_CHUNK);
 	for (size_t off = 0; off < n; off += m) {
 		m = n - off < KSCHED_CLIENT_CHUNK ? n - off
 						  : KSCHED_CLIENT_CHUNK;
-		r = retry ? ksched_client_retry(k->c, ids + off, m, errs + off)
-			  : ksched_client_cancel(k->c, ids + off, m,
-						 errs + off);
+		r = retry
+			? ksched_client_retry(k->c, ids + off, m, errs + off)
+			: ksched_client_cancel(k->c, ids + off, m, errs + off);
 		if (errs[off + m - 1] == NOT_ANSWERED) { /* the call failed */
 			*lost = r;
 			break;
@@ -240,13 +239,13 @@ ids_cmd(struct ctl *k, int argc, char **argv, bool retry)
 	for (size_t i = 0; !rc && i < n && errs[i] != NOT_ANSWERED; i++) {
 		const char *done = retry ? "retried" : "canceled";
 		const char *why = errs[i] == KSCHED_ESTATE
-					  ? (retry ? "not dead" : "already ended")
+				      ? (retry ? "not dead" : "already ended")
 				  : errs[i] ? ksched_strerror(errs[i])
 					    : "";
 
-		json_array_append_new(
-		    a, json_pack("{s:I,s:b,s:s}", "id", (json_int_t)ids[i],
-				 done, !errs[i], "error", why));
+		json_array_append_new(a, json_pack("{s:I,s:b,s:s}", "id",
+						   (json_int_t)ids[i], done,
+						   !errs[i], "error", why));
 		if (errs[i] && !k->json)
 			ctl_warn(k, "task %llu: %s", (unsigned long long)ids[i],
 				 why);
@@ -284,9 +283,10 @@ cmd_drain(struct ctl *k, int argc, char **argv)
 	int rc;
 
 	if (argc != 1)
-		return ctl_usage(k, argc ? "unexpected argument '%s'"
-				     : "missing worker id%s",
-			     argc ? argv[1] : "");
+		return ctl_usage(k,
+				 argc ? "unexpected argument '%s'"
+				      : "missing worker id%s",
+				 argc ? argv[1] : "");
 	rc = connect_master(k);
 	if (rc)
 		return rc;

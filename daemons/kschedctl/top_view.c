@@ -128,19 +128,22 @@ view_header(struct top *t)
 
 	if (localtime_r(&now, &tm))
 		strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
-	line(t, "kschedctl top  %s  up %lldd%02lldh%02lldm  every %.1fs  q quits",
+	line(t,
+	     "kschedctl top  %s  up %lldd%02lldh%02lldm  every %.1fs  q quits",
 	     clock, (long long)(up / 86400), (long long)(up / 3600 % 24),
 	     (long long)(up / 60 % 60), (double)t->k->interval_ms / 1000);
-	line(t, "tasks: pending %llu  ready %llu  leased %llu  succeeded %llu"
-		"  dead %llu  canceled %llu",
+	line(t,
+	     "tasks: pending %llu  ready %llu  leased %llu  succeeded %llu"
+	     "  dead %llu  canceled %llu",
 	     (unsigned long long)s->counts[KSCHED_STATE_PENDING],
 	     (unsigned long long)s->counts[KSCHED_STATE_READY],
 	     (unsigned long long)s->counts[KSCHED_STATE_LEASED],
 	     (unsigned long long)s->counts[KSCHED_STATE_SUCCEEDED],
 	     (unsigned long long)s->counts[KSCHED_STATE_DEAD],
 	     (unsigned long long)s->counts[KSCHED_STATE_CANCELED]);
-	line(t, "rate:  %.1f done/s  %.1f dead/s   cache: %llu hits %llu misses"
-		"  workers: %llu",
+	line(t,
+	     "rate:  %.1f done/s  %.1f dead/s   cache: %llu hits %llu misses"
+	     "  workers: %llu",
 	     t->done_rate, t->dead_rate, (unsigned long long)s->cache_hits,
 	     (unsigned long long)s->cache_misses,
 	     (unsigned long long)s->workers);
@@ -194,9 +197,8 @@ view_fails(struct top *t)
 	for (size_t i = t->nfails; i > first; i--) {
 		const struct ksched_task_status *s = &t->fails[i - 1];
 
-		line(t, "%24s%-8llu %-10.10s %s", "",
-		     (unsigned long long)s->id, s->kind,
-		     s->last_error[0] ? s->last_error : "-");
+		line(t, "%24s%-8llu %-10.10s %s", "", (unsigned long long)s->id,
+		     s->kind, s->last_error[0] ? s->last_error : "-");
 	}
 	if (!t->nfails)
 		line(t, "%24s(none)", "");

@@ -138,8 +138,7 @@ has_token(const char *text, const char *opt)
  * were checked.
  */
 static int
-check_options(const char *prog, const char *help, const char *man,
-	      int *missing)
+check_options(const char *prog, const char *help, const char *man, int *missing)
 {
 	int checked = 0;
 
@@ -205,8 +204,7 @@ test_man_every_program_has_page(void **state)
 		char *man = man_text(names[i]);
 
 		if (!man)
-			fail_msg("%s has no docs/man/%s.1", names[i],
-				 names[i]);
+			fail_msg("%s has no docs/man/%s.1", names[i], names[i]);
 		free(man);
 	}
 }
@@ -307,10 +305,11 @@ static void
 start_cluster(struct fx *f, const char *format)
 {
 	char data[700], ready[700], log[700];
-	const char *margs[] = {"--data", data, "--control", f->url_c,
-			       "--dispatch", f->url_d, "--heartbeat", f->url_h,
-			       "--ready-file", ready, "--log-level", "debug",
-			       "--log-format", format, NULL};
+	const char *margs[] = {"--data",       data,	      "--control",
+			       f->url_c,       "--dispatch",  f->url_d,
+			       "--heartbeat",  f->url_h,      "--ready-file",
+			       ready,	       "--log-level", "debug",
+			       "--log-format", format,	      NULL};
 
 	snprintf(f->url_c, sizeof(f->url_c), "ipc://%s/c.ipc", f->dir);
 	snprintf(f->url_d, sizeof(f->url_d), "ipc://%s/d.ipc", f->dir);
@@ -323,10 +322,11 @@ start_cluster(struct fx *f, const char *format)
 		fail_msg("master did not start (log %s)", log);
 	for (int i = 0; i < 2; i++) {
 		char id[16];
-		const char *wargs[] = {"--id", id, "--dispatch", f->url_d,
-				       "--heartbeat", f->url_h, "--slots", "2",
-				       "--ready-file", ready, "--log-level",
-				       "info", "--log-format", format, NULL};
+		const char *wargs[] = {
+		    "--id",	    id,	      "--dispatch",  f->url_d,
+		    "--heartbeat",  f->url_h, "--slots",     "2",
+		    "--ready-file", ready,    "--log-level", "info",
+		    "--log-format", format,   NULL};
 
 		snprintf(id, sizeof(id), "topw%d", i + 1);
 		snprintf(ready, sizeof(ready), "%s/%s.ready", f->dir, id);
@@ -469,7 +469,8 @@ top_on_pty(const struct fx *f, bool sig)
 		}
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			break;
-		if (n >= OUT_MAX - 1) /* keep draining: the child must not block */
+		if (n >=
+		    OUT_MAX - 1) /* keep draining: the child must not block */
 			n = 0;
 	}
 	if (!WIFEXITED(status)) {
@@ -508,8 +509,9 @@ test_progress_plain_when_not_a_tty(void **state)
 	t = fopen(path, "w");
 	assert_non_null(t);
 	for (int i = 0; i < 2500; i++)
-		fprintf(t, "{\"kind\":\"sim\",\"payload\":\"{}\",\"salt\":"
-			   "\"%d\"}\n",
+		fprintf(t,
+			"{\"kind\":\"sim\",\"payload\":\"{}\",\"salt\":"
+			"\"%d\"}\n",
 			i);
 	fclose(t);
 	snprintf(args, sizeof(args), "submit --file '%s' 2>&1 >/dev/null",

@@ -59,8 +59,7 @@ test_log_json_quotes_and_escapes(void **state)
 	/* an unescaped quote inside a value stays in it */
 	assert_string_equal(json_string_value(json_object_get(o, "reason")),
 			    "it \"broke\" here");
-	assert_string_equal(json_string_value(json_object_get(o, "empty")),
-			    "");
+	assert_string_equal(json_string_value(json_object_get(o, "empty")), "");
 	json_decref(o);
 }
 
