@@ -367,12 +367,15 @@ teardown(void **state)
 	return 0;
 }
 
-/* kschedctl with the cluster's control URL; its stdout and stderr. */
+/*
+ * kschedctl with the cluster's control URL, what args redirect; stopped by
+ * timeout(1) after 120 s (scaled) whatever it waits for.
+ */
 static char *
 ctl(const struct fx *f, const char *args)
 {
-	return run("'%s/kschedctl' --control '%s' %s", td_bindir(), f->url_c,
-		   args);
+	return run("timeout -k 5 %d '%s/kschedctl' --control '%s' %s",
+		   120 * tu_slow(), td_bindir(), f->url_c, args);
 }
 
 /* Wait (bounded) until the master counts a dead task. */
