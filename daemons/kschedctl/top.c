@@ -107,10 +107,12 @@ screen_size(struct top *t, bool tty)
 static void
 draw(struct top *t, bool tty)
 {
+	/* On the terminal no newline after the last row: it would scroll. */
 	if (tty)
 		fputs(HOME, stdout);
 	for (int i = 0; i < t->nlines; i++)
-		printf("%s%s\n", t->lines[i], tty ? CLEAR_EOL : "");
+		printf("%s%s%s", i && tty ? "\n" : "", t->lines[i],
+		       tty ? CLEAR_EOL : "\n");
 	if (tty)
 		fputs(CLEAR_EOS, stdout);
 	else
@@ -156,7 +158,7 @@ cmd_top(struct ctl *k, int argc, char **argv)
 
 	if (!rc && !(t = ksched__calloc(1, sizeof(*t))))
 		rc = ctl_fail(k, KSCHED_ENOMEM);
-	if (!rc && !(t->page = ksched__calloc(1000, sizeof(*t->page))))
+	if (!rc && !(t->page = ksched__calloc(SCAN_PAGE, sizeof(*t->page))))
 		rc = ctl_fail(k, KSCHED_ENOMEM);
 	if (rc) {
 		ksched__free(t);

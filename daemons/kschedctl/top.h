@@ -7,6 +7,7 @@
 #define FAILS_MAX 8
 #define LINES_MAX 200
 #define LINE_MAX_CHARS 512
+#define SCAN_PAGE 1000 /* dead tasks listed per request */
 
 struct top {
 	struct ctl *k;

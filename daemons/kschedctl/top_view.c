@@ -12,7 +12,6 @@
 
 /* Full rescans of the dead tasks up to this many; past it, new ids only. */
 #define SCAN_MAX 10000
-#define SCAN_PAGE 1000
 
 /* Keep the FAILS_MAX dead tasks of highest id, in id order. */
 static void

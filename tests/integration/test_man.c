@@ -412,6 +412,35 @@ test_top_plain_snapshot(void **state)
 }
 
 /*
+ * The first full frame (between cursor home and clear to the end) has at
+ * most 24 rows (23 newlines: one more would scroll) of at most 80 columns
+ * of text, escapes aside.
+ */
+static void
+frame_fits(const char *out)
+{
+	const char *p = strstr(out, "\033[H"), *end;
+	int rows = 1, col = 0;
+
+	assert_non_null(p);
+	end = strstr(p, "\033[J");
+	assert_non_null(end);
+	for (p += 3; p < end; p++) {
+		if (*p == '\033') {
+			p += strspn(p + 2, "0123456789;?") + 2;
+			continue;
+		}
+		if (*p == '\n') {
+			rows++;
+			col = 0;
+		} else if (*p != '\r' && ++col > 80) {
+			fail_msg("a row of top is wider than 80 columns");
+		}
+	}
+	assert_true(rows <= 24);
+}
+
+/*
  * kschedctl top on a pseudo-terminal of 80x24: once it shows the workers,
  * press q (or send SIGTERM when sig): it must exit 0 within 5 s and leave
  * the alternate screen (the terminal given back).
@@ -484,6 +513,7 @@ top_on_pty(const struct fx *f, bool sig)
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_non_null(strstr(out, "\033[?1049h")); /* alternate screen */
 	assert_non_null(strstr(out, "\033[?1049l")); /* and back */
+	frame_fits(out);
 	close(m);
 	free(out);
 }
