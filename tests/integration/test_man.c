@@ -6,7 +6,7 @@
  * with workers (a plain snapshot when stdout is not a terminal; on a
  * pseudo-terminal, q and SIGTERM quit at once and give the terminal back),
  * progress as plain lines when stderr is not a terminal, and
- * --log-format json giving JSON lines.
+ * --log-format json giving JSON lines, --log-level leaving out lower levels.
  */
 #define _XOPEN_SOURCE 700
 #define _DEFAULT_SOURCE /* TIOCSWINSZ, struct dirent d_type */
@@ -302,13 +302,13 @@ struct fx {
 };
 
 static void
-start_cluster(struct fx *f, const char *format)
+start_cluster(struct fx *f, const char *format, const char *level)
 {
 	char data[700], ready[700], log[700];
 	const char *margs[] = {"--data",       data,	      "--control",
 			       f->url_c,       "--dispatch",  f->url_d,
 			       "--heartbeat",  f->url_h,      "--ready-file",
-			       ready,	       "--log-level", "debug",
+			       ready,	       "--log-level", level,
 			       "--log-format", format,	      NULL};
 
 	snprintf(f->url_c, sizeof(f->url_c), "ipc://%s/c.ipc", f->dir);
@@ -325,7 +325,7 @@ start_cluster(struct fx *f, const char *format)
 		const char *wargs[] = {
 		    "--id",	    id,	      "--dispatch",  f->url_d,
 		    "--heartbeat",  f->url_h, "--slots",     "2",
-		    "--ready-file", ready,    "--log-level", "info",
+		    "--ready-file", ready,    "--log-level", level,
 		    "--log-format", format,   NULL};
 
 		snprintf(id, sizeof(id), "topw%d", i + 1);
@@ -351,7 +351,7 @@ setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	f->dir = tu_tmpdir("man");
-	start_cluster(f, "text");
+	start_cluster(f, "text", "info");
 	*state = f;
 	return 0;
 }
@@ -562,9 +562,12 @@ test_progress_plain_when_not_a_tty(void **state)
 
 /* ---- logs --------------------------------------------------------------- */
 
-/* Every line of path is a JSON object with ts, level and msg; how many. */
+/*
+ * Every line of path is a JSON object with ts, level (one of levels, a
+ * space separated list) and msg; how many there are.
+ */
 static int
-json_lines(const char *path)
+json_lines(const char *path, const char *levels)
 {
 	char *s = slurp(path), *save = NULL;
 	int n = 0;
@@ -580,12 +583,17 @@ json_lines(const char *path)
 				 err.text);
 		assert_true(json_is_string(json_object_get(o, "ts")));
 		assert_true(json_is_string(json_object_get(o, "level")));
+		if (!strstr(levels,
+			    json_string_value(json_object_get(o, "level"))))
+			fail_msg("%s: level not in '%s': %s", path, levels, l);
 		assert_true(json_is_string(json_object_get(o, "msg")));
 		json_decref(o);
 	}
 	free(s);
 	return n;
 }
+
+#define ALL_LEVELS "err warn notice info debug"
 
 static void
 test_log_format_json(void **state)
@@ -595,14 +603,35 @@ test_log_format_json(void **state)
 
 	(void)state;
 	f.dir = tu_tmpdir("logjson");
-	start_cluster(&f, "json");
+	start_cluster(&f, "json", "debug");
 	out = ctl(&f, "submit --kind sim --wait 2>&1");
 	free(out);
 	stop_cluster(&f);
 	snprintf(path, sizeof(path), "%s/master.log", f.dir);
-	assert_true(json_lines(path) >= 4); /* opened, ready, joined, ... */
+	/* queue opened, master ready, worker joined, ... */
+	assert_true(json_lines(path, ALL_LEVELS) >= 4);
 	snprintf(path, sizeof(path), "%s/topw1.log", f.dir);
-	assert_true(json_lines(path) >= 2); /* registered, stopping */
+	assert_true(json_lines(path, ALL_LEVELS) >= 2); /* registered, ... */
+	tu_rmtree(f.dir);
+}
+
+/* --log-level warn: nothing below warn on either daemon. */
+static void
+test_log_level_filters(void **state)
+{
+	struct fx f = {0};
+	char path[700], *out;
+
+	(void)state;
+	f.dir = tu_tmpdir("loglevel");
+	start_cluster(&f, "json", "warn");
+	out = ctl(&f, "submit --kind sim --wait 2>&1");
+	free(out);
+	stop_cluster(&f);
+	snprintf(path, sizeof(path), "%s/master.log", f.dir);
+	json_lines(path, "err warn");
+	snprintf(path, sizeof(path), "%s/topw1.log", f.dir);
+	json_lines(path, "err warn");
 	tu_rmtree(f.dir);
 }
 
@@ -632,6 +661,7 @@ main(void)
 	    cmocka_unit_test(test_man_renders_without_warnings),
 	    cmocka_unit_test(test_log_format_bad_value),
 	    cmocka_unit_test(test_log_format_json),
+	    cmocka_unit_test(test_log_level_filters),
 	};
 	const struct CMUnitTest live[] = {
 	    cmocka_unit_test(test_top_plain_snapshot),
