@@ -175,9 +175,14 @@ cmd_top(struct ctl *k, int argc, char **argv)
 		e = top_fetch(t);
 		if (stop_sig)
 			break;
+		/* plain output: no master at all is an error, not a frame */
+		if (!tty && e && !t->have_prev) {
+			rc = ctl_fail(k, e);
+			break;
+		}
 		top_view(t);
 		draw(t, tty);
-		if (k->once || (!tty && e == KSCHED_ENOTCONN && !t->have_prev))
+		if (k->once)
 			rc = e ? ctl_fail(k, e) : EX_OK;
 	} while (!k->once && !rc && pause_for_keys(t, keys));
 	restore_tty();

@@ -652,6 +652,24 @@ test_log_format_bad_value(void **state)
 	free(out);
 }
 
+/* top with nobody listening: a clear error and exit status 3, no frame. */
+static void
+test_top_no_master(void **state)
+{
+	char *dir = tu_tmpdir("nomaster");
+	char *out = run("timeout -k 5 60 '%s/kschedctl' --control "
+			"'ipc://%s/none.ipc' --timeout 300 top --once 2>&1; "
+			"echo rc=$?",
+			td_bindir(), dir);
+
+	(void)state;
+	assert_non_null(strstr(out, "cannot reach the master"));
+	assert_non_null(strstr(out, "rc=3"));
+	assert_null(strstr(out, "WORKER"));
+	free(out);
+	tu_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -662,6 +680,7 @@ main(void)
 	    cmocka_unit_test(test_log_format_bad_value),
 	    cmocka_unit_test(test_log_format_json),
 	    cmocka_unit_test(test_log_level_filters),
+	    cmocka_unit_test(test_top_no_master),
 	};
 	const struct CMUnitTest live[] = {
 	    cmocka_unit_test(test_top_plain_snapshot),
