@@ -87,8 +87,8 @@ add_nodes(ksched_sim_cluster *c, const struct node_tmpl *t, uint64_t count,
 			return KSCHED_ENOMEM;
 		nd->cap = t->cap;
 		if (t->nlabels) {
-			nd->labels = ksched__malloc(t->nlabels *
-						    sizeof(*nd->labels));
+			nd->labels =
+			    ksched__malloc(t->nlabels * sizeof(*nd->labels));
 			if (!nd->labels)
 				return KSCHED_ENOMEM;
 			memcpy(nd->labels, t->labels,
@@ -107,9 +107,8 @@ tmpl_finish(struct node_tmpl *t)
 	if (!t->has_cpu)
 		t->cap.cpu_milli = 1000;
 	if (!t->has_slots)
-		t->cap.slots = t->cap.cpu_milli <= 1000
-				       ? 1
-				       : t->cap.cpu_milli / 1000;
+		t->cap.slots =
+		    t->cap.cpu_milli <= 1000 ? 1 : t->cap.cpu_milli / 1000;
 }
 
 /* ---- the spec grammar --------------------------------------------------- */
@@ -164,8 +163,8 @@ spec_word(struct spec_parser *sp, char *buf, size_t bufsz)
 }
 
 static ksched_err
-spec_int(struct spec_parser *sp, const char *key, const char *val,
-	 int64_t min, int64_t max, int64_t *out)
+spec_int(struct spec_parser *sp, const char *key, const char *val, int64_t min,
+	 int64_t max, int64_t *out)
 {
 	char msg[160];
 
@@ -224,9 +223,8 @@ spec_pair(struct spec_parser *sp, struct node_tmpl *t, const char *key,
 				return spec_fail(sp, "label given twice");
 		t->labels[t->nlabels].key = ksched__sim_intern(&sp->c->str, k);
 		t->labels[t->nlabels].value =
-			ksched__sim_intern(&sp->c->str, val);
-		if (!t->labels[t->nlabels].key ||
-		    !t->labels[t->nlabels].value)
+		    ksched__sim_intern(&sp->c->str, val);
+		if (!t->labels[t->nlabels].key || !t->labels[t->nlabels].value)
 			return KSCHED_ENOMEM;
 		t->nlabels++;
 		return KSCHED_OK;
@@ -312,8 +310,8 @@ spec_parse_into(ksched_sim_cluster *c, const char *spec, char *err,
 }
 
 ksched_err
-ksched_sim_cluster_parse(const char *spec, ksched_sim_cluster **out,
-			 char *err, size_t errlen)
+ksched_sim_cluster_parse(const char *spec, ksched_sim_cluster **out, char *err,
+			 size_t errlen)
 {
 	ksched_sim_cluster *c;
 	ksched_err e;
@@ -335,7 +333,8 @@ ksched_sim_cluster_parse(const char *spec, ksched_sim_cluster **out,
 	return KSCHED_OK;
 }
 
-/* ---- nodes files ---------------------------------------------------------- */
+/* ---- nodes files ----------------------------------------------------------
+ */
 
 enum { OB_SN, OB_CPU, OB_MEM, OB_GPU, OB_MODEL, OB_NCOLS };
 static const char *const openb_cols[OB_NCOLS] = {"sn", "cpu_milli",
@@ -363,8 +362,8 @@ openb_node(ksched_sim_cluster *c, const int *col, char **f, size_t nf,
 	if (!ksched__sim_int(f[col[OB_CPU]], &t.cap.cpu_milli) ||
 	    t.cap.cpu_milli < 0 ||
 	    !ksched__sim_int(f[col[OB_MEM]], &t.cap.mem_mb) ||
-	    t.cap.mem_mb < 0 ||
-	    !ksched__sim_int(f[col[OB_GPU]], &t.cap.gpus) || t.cap.gpus < 0)
+	    t.cap.mem_mb < 0 || !ksched__sim_int(f[col[OB_GPU]], &t.cap.gpus) ||
+	    t.cap.gpus < 0)
 		return ksched__sim_err(err, errlen,
 				       "line %zu: cpu_milli, memory_mib and "
 				       "gpu must be integers >= 0",
@@ -373,8 +372,8 @@ openb_node(ksched_sim_cluster *c, const int *col, char **f, size_t nf,
 	if (col[OB_MODEL] >= 0 && (size_t)col[OB_MODEL] < nf &&
 	    *f[col[OB_MODEL]]) {
 		t.labels[0].key = "model";
-		t.labels[0].value = ksched__sim_intern(&c->str,
-						       f[col[OB_MODEL]]);
+		t.labels[0].value =
+		    ksched__sim_intern(&c->str, f[col[OB_MODEL]]);
 		if (!t.labels[0].value)
 			return KSCHED_ENOMEM;
 		t.nlabels = 1;
@@ -400,8 +399,7 @@ openb_header(char **f, size_t nf, int *col)
 }
 
 static ksched_err
-load_lines(ksched_sim_cluster *c, struct sim_lines *l, char *err,
-	   size_t errlen)
+load_lines(ksched_sim_cluster *c, struct sim_lines *l, char *err, size_t errlen)
 {
 	int col[OB_NCOLS];
 	bool csv = false, first = true;
@@ -421,11 +419,11 @@ load_lines(ksched_sim_cluster *c, struct sim_lines *l, char *err,
 			nf = ksched__sim_csv_split(line, f, 16);
 			if (!openb_header(f, nf, col))
 				return ksched__sim_err(
-					err, errlen,
-					"line %zu: an openb node list needs "
-					"columns sn, cpu_milli, memory_mib, "
-					"gpu",
-					l->lineno);
+				    err, errlen,
+				    "line %zu: an openb node list needs "
+				    "columns sn, cpu_milli, memory_mib, "
+				    "gpu",
+				    l->lineno);
 			csv = true;
 			first = false;
 			continue;

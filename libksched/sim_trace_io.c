@@ -1,8 +1,9 @@
 /*
  * libksched - reading workload traces: plain or gzip files line by line
- * (zlib reads both), whole files, numbers and CSV fields.
+ * (zlib reads both), whole files, numbers, JSON times and CSV fields.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,6 @@
 
 /* A longer line is not a trace line: refuse it rather than eat memory. */
 #define LINE_MAX_BYTES (16u << 20)
-/* A whole Batsim JSON file. */
-#define SLURP_MAX_BYTES (1u << 30)
 
 ksched_err
 ksched__sim_lines_open(struct sim_lines *l, const char *path, char *err,
@@ -184,6 +183,29 @@ ksched__sim_sec_to_ms(double s, int64_t *ms)
 		return false;
 	*ms = (int64_t)llround(s * 1000);
 	return true;
+}
+
+bool
+ksched__sim_json_ms(json_t *o, const char *key, bool required, int64_t *ms)
+{
+	json_t *v = json_object_get(o, key);
+
+	*ms = 0;
+	if (!v)
+		return !required;
+	return json_is_number(v) && json_number_value(v) >= 0 &&
+	       ksched__sim_sec_to_ms(json_number_value(v), ms);
+}
+
+ksched_err
+ksched__sim_bad_record(ksched_sim_workload *w, bool drop_bad, size_t lineno,
+		       const char *why, char *err, size_t errlen)
+{
+	if (!drop_bad)
+		return ksched__sim_err(err, errlen, "line %zu: %s", lineno,
+				       why);
+	w->dropped++;
+	return KSCHED_OK;
 }
 
 size_t
