@@ -216,6 +216,13 @@ spec_pair(struct spec_parser *sp, struct node_tmpl *t, const char *key,
 	if (strncmp(key, "label.", 6) == 0 && key[6]) {
 		const char *k = key + 6;
 
+		if (strlen(k) > KSCHED_LABEL_LEN_MAX ||
+		    strlen(val) > KSCHED_LABEL_LEN_MAX) {
+			snprintf(msg, sizeof(msg),
+				 "label key and value have at most %d bytes",
+				 KSCHED_LABEL_LEN_MAX);
+			return spec_fail(sp, msg);
+		}
 		if (t->nlabels == KSCHED_LABELS_MAX)
 			return spec_fail(sp, "too many labels");
 		for (size_t i = 0; i < t->nlabels; i++)
@@ -445,11 +452,8 @@ load_lines(ksched_sim_cluster *c, struct sim_lines *l, char *err, size_t errlen)
 		if (e != KSCHED_OK)
 			return e;
 	}
-	if (r < 0) {
-		ksched__sim_err(err, errlen, "line %zu: read error",
-				l->lineno + 1);
-		return KSCHED_EIO;
-	}
+	if (r < 0)
+		return ksched__sim_lines_error(l, err, errlen);
 	if (c->n == 0)
 		return ksched__sim_err(err, errlen, "no nodes in the file");
 	return KSCHED_OK;

@@ -216,12 +216,8 @@ ksched__sim_read_jsonl(ksched_sim_workload *w, const char *path,
 			break;
 		e = jl_line(&c, line, len);
 	}
-	if (e == KSCHED_OK && r < 0) {
-		ksched__sim_err(err, errlen,
-				"line %zu: read error or corrupt gzip data",
-				l.lineno + 1);
-		e = KSCHED_ECORRUPT;
-	}
+	if (e == KSCHED_OK && r < 0)
+		e = ksched__sim_lines_error(&l, err, errlen);
 	ksched__sim_lines_close(&l);
 	ksched_task_free(c.defaults);
 	return e;

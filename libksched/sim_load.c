@@ -75,7 +75,11 @@ by_content(const char *path, enum ksched_sim_format *fmt, char *err,
 		}
 		break;
 	}
+	if (r < 0)
+		e = ksched__sim_lines_error(&l, err, errlen);
 	ksched__sim_lines_close(&l);
+	if (e != KSCHED_OK)
+		return e;
 	if (*fmt == KSCHED_SIM_FORMAT_AUTO)
 		return ksched__sim_err(err, errlen,
 				       "%s: cannot tell the trace format (SWF, "

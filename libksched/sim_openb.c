@@ -144,12 +144,8 @@ ksched__sim_read_openb(ksched_sim_workload *w, const char *path,
 			break;
 		e = pod_row(&c, line);
 	}
-	if (e == KSCHED_OK && r < 0) {
-		ksched__sim_err(err, errlen,
-				"line %zu: read error or corrupt gzip data",
-				l.lineno + 1);
-		e = KSCHED_ECORRUPT;
-	}
+	if (e == KSCHED_OK && r < 0)
+		e = ksched__sim_lines_error(&l, err, errlen);
 	if (e == KSCHED_OK && header)
 		e = ksched__sim_err(err, errlen, "empty file: no header");
 	ksched__sim_lines_close(&l);

@@ -240,12 +240,8 @@ ksched__sim_read_swf(ksched_sim_workload *w, const char *path,
 		if (o->max_jobs && kept == o->max_jobs)
 			break;
 	}
-	if (r < 0 && e == KSCHED_OK) {
-		ksched__sim_err(err, errlen,
-				"line %zu: read error or corrupt gzip data",
-				l.lineno + 1);
-		e = KSCHED_ECORRUPT;
-	}
+	if (e == KSCHED_OK && r < 0)
+		e = ksched__sim_lines_error(&l, err, errlen);
 	ksched__sim_lines_close(&l);
 	w->machines = procs ? procs : nodes;
 	return e;

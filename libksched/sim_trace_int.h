@@ -69,7 +69,9 @@ struct sim_lines {
 	void *gz; /* gzFile */
 	char *buf;
 	size_t cap;
-	size_t lineno; /* of the line last returned, from 1 */
+	size_t lineno;	 /* of the line last returned, from 1 */
+	ksched_err fail; /* why lines_next returned -1 */
+	const char *why;
 };
 
 ksched_err ksched__sim_lines_open(struct sim_lines *l, const char *path,
@@ -78,6 +80,9 @@ ksched_err ksched__sim_lines_open(struct sim_lines *l, const char *path,
  * valid until the next call); 1, 0 at the end, -1 on a read error. */
 int ksched__sim_lines_next(struct sim_lines *l, char **line, size_t *len);
 void ksched__sim_lines_close(struct sim_lines *l);
+/* After lines_next returned -1: the error, with "line N: why" in err. */
+ksched_err ksched__sim_lines_error(const struct sim_lines *l, char *err,
+				   size_t errlen);
 
 /* The whole file (decompressed), NUL terminated; caller frees with
  * ksched__free.  KSCHED_ETOOBIG past max bytes. */

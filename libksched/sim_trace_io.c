@@ -46,10 +46,19 @@ ksched__sim_lines_close(struct sim_lines *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* Record why reading stopped; -1 for lines_next to return. */
+static int
+lines_fail(struct sim_lines *l, ksched_err e, const char *why)
+{
+	l->fail = e;
+	l->why = why;
+	return -1;
+}
+
 int
 ksched__sim_lines_next(struct sim_lines *l, char **line, size_t *len)
 {
-	size_t n = 0;
+	size_t n = 0, k;
 	int zerr;
 
 	for (;;) {
@@ -57,25 +66,35 @@ ksched__sim_lines_next(struct sim_lines *l, char **line, size_t *len)
 			char *b;
 
 			if (l->cap >= LINE_MAX_BYTES)
-				return -1;
+				return lines_fail(l, KSCHED_EINVAL,
+						  "line longer than 16 MB");
 			b = ksched__realloc(l->buf, l->cap * 2);
 			if (!b)
-				return -1;
+				return lines_fail(l, KSCHED_ENOMEM,
+						  "out of memory");
 			l->buf = b;
 			l->cap *= 2;
 		}
 		if (!gzgets(l->gz, l->buf + n, (int)(l->cap - n)))
 			break;
-		/* A NUL byte in the data ends the text there. */
-		n += strlen(l->buf + n);
+		k = strlen(l->buf + n);
+		n += k;
 		if (n && l->buf[n - 1] == '\n')
 			break;
 		if (gzeof(l->gz))
 			break;
+		/* gzgets stops at a newline, a full buffer or the end: short
+		 * of all three, the text held a NUL byte. */
+		if (n < l->cap - 1)
+			return lines_fail(l, KSCHED_EINVAL,
+					  "a NUL byte: not a text file");
 	}
 	gzerror(l->gz, &zerr);
 	if (zerr != Z_OK && zerr != Z_STREAM_END)
-		return -1;
+		return lines_fail(l, KSCHED_ECORRUPT,
+				  zerr == Z_MEM_ERROR
+				      ? "out of memory"
+				      : "read error or corrupt gzip data");
 	if (n == 0 && gzeof(l->gz))
 		return 0;
 	while (n && (l->buf[n - 1] == '\n' || l->buf[n - 1] == '\r'))
@@ -85,6 +104,13 @@ ksched__sim_lines_next(struct sim_lines *l, char **line, size_t *len)
 	*line = l->buf;
 	*len = n;
 	return 1;
+}
+
+ksched_err
+ksched__sim_lines_error(const struct sim_lines *l, char *err, size_t errlen)
+{
+	ksched__sim_err(err, errlen, "line %zu: %s", l->lineno + 1, l->why);
+	return l->fail;
 }
 
 ksched_err

@@ -268,6 +268,10 @@ test_sim_trace_cluster_parse_errors(void **state)
 	    {"32x(cpu=1) 4x(cpu=1)", "expected '+' or the end"},
 	    {"99999999999x(cpu=1)", "'count' must be an integer"},
 	    {"1000000x(cpu=1)+1000000x(cpu=1)", "more than"},
+	    {"1x(label.a="
+	     "0123456789012345678901234567890123456789012345678901234"
+	     "5678901234567)",
+	     "at most 63 bytes"},
 	};
 	ksched_sim_cluster *c = (ksched_sim_cluster *)&c;
 	char err[256];
@@ -285,6 +289,34 @@ test_sim_trace_cluster_parse_errors(void **state)
 	}
 	assert_int_equal(ksched_sim_cluster_parse(NULL, &c, err, sizeof(err)),
 			 KSCHED_EINVAL);
+}
+
+/* Random specs from the grammar's own characters: an error or a
+ * cluster, never a crash (ASan checks the reads). */
+static void
+test_sim_trace_cluster_parse_random(void **state)
+{
+	static const char alphabet[] = "0123456789xX()=,+. cpu_millmemgpus"
+				       "slotslabel.";
+	uint64_t seed = 3;
+	char spec[48], err[256];
+
+	(void)state;
+	for (int round = 0; round < 2000; round++) {
+		size_t n = tu_rand(&seed) % (sizeof(spec) - 1);
+		ksched_sim_cluster *c = NULL;
+		ksched_err e;
+
+		for (size_t i = 0; i < n; i++)
+			spec[i] =
+			    alphabet[tu_rand(&seed) % (sizeof(alphabet) - 1)];
+		spec[n] = '\0';
+		e = ksched_sim_cluster_parse(spec, &c, err, sizeof(err));
+		if (e == KSCHED_OK)
+			ksched_sim_cluster_free(c);
+		else
+			assert_int_equal(e, KSCHED_EINVAL);
+	}
 }
 
 static void
@@ -512,6 +544,50 @@ test_sim_trace_swf_errors(void **state)
 	(void)state;
 	check_bad_files("bad.swf", bad, sizeof(bad) / sizeof(*bad));
 	load_fails("no/such/file.swf", NULL, KSCHED_ENOENT, "cannot open");
+}
+
+/* A file with a NUL byte is not a trace; nor is an endless line. */
+static void
+test_sim_trace_binary_input(void **state)
+{
+	char *dir = tu_tmpdir("binary"), path[600];
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/nul.swf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fwrite("; x\n1 0 -1 5\0 1 -1\n2 0 -1 5 1 -1\n", 1, 33, f);
+	fclose(f);
+	load_fails(path, NULL, KSCHED_EINVAL, "line 2: a NUL byte");
+	snprintf(path, sizeof(path), "%s/long.jsonl", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < (17 << 10); i++)
+		fputs("                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                                                    "
+		      "                         ",
+		      f);
+	fclose(f);
+	load_fails(path, NULL, KSCHED_EINVAL, "line 1: line longer than 16 MB");
+	tu_rmtree(dir);
 }
 
 /* gzip is read through zlib: the same records, compressed. */
@@ -1148,10 +1224,12 @@ main(void)
 	    cmocka_unit_test(test_sim_trace_workload_alloc_failure),
 	    cmocka_unit_test(test_sim_trace_cluster_parse),
 	    cmocka_unit_test(test_sim_trace_cluster_parse_errors),
+	    cmocka_unit_test(test_sim_trace_cluster_parse_random),
 	    cmocka_unit_test(test_sim_trace_cluster_alloc_failure),
 	    cmocka_unit_test(test_sim_trace_swf_options),
 	    cmocka_unit_test(test_sim_trace_swf_errors),
 	    cmocka_unit_test(test_sim_trace_swf_gzip),
+	    cmocka_unit_test(test_sim_trace_binary_input),
 	    cmocka_unit_test(test_sim_trace_batsim),
 	    cmocka_unit_test(test_sim_trace_batsim_errors),
 	    cmocka_unit_test(test_sim_trace_openb),
