@@ -550,7 +550,7 @@ test_sim_trace_swf_errors(void **state)
 static void
 test_sim_trace_binary_input(void **state)
 {
-	char *dir = tu_tmpdir("binary"), path[600];
+	char *dir = tu_tmpdir("binary"), path[600], blanks[1024];
 	FILE *f;
 
 	(void)state;
@@ -563,28 +563,9 @@ test_sim_trace_binary_input(void **state)
 	snprintf(path, sizeof(path), "%s/long.jsonl", dir);
 	f = fopen(path, "w");
 	assert_non_null(f);
-	for (int i = 0; i < (17 << 10); i++)
-		fputs("                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                                                    "
-		      "                         ",
-		      f);
+	memset(blanks, ' ', sizeof(blanks));
+	for (int i = 0; i < (17 << 10); i++) /* 17 MB of blanks */
+		fwrite(blanks, 1, sizeof(blanks), f);
 	fclose(f);
 	load_fails(path, NULL, KSCHED_EINVAL, "line 1: line longer than 16 MB");
 	tu_rmtree(dir);
