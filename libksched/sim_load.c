@@ -84,7 +84,8 @@ by_content(const char *path, enum ksched_sim_format *fmt, char *err,
 		return ksched__sim_err(err, errlen,
 				       "%s: cannot tell the trace format (SWF, "
 				       "Batsim JSON, openb CSV or JSON lines): "
-				       "name it",
+				       "give it, or name the file .swf, .json, "
+				       ".csv or .jsonl",
 				       path);
 	return KSCHED_OK;
 }
