@@ -1167,8 +1167,11 @@ test_sim_trace_real_openb(void **state)
 	size_t models = 0;
 
 	(void)state;
-	if (!path || !npath)
+	if (!path || !npath) {
+		free(path);
+		free(npath);
 		skip();
+	}
 	w = load_ok(path, NULL);
 	assert_int_equal(ksched_sim_workload_count(w), 8152);
 	assert_int_equal(ksched_sim_workload_dropped(w), 0);
