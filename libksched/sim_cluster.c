@@ -111,7 +111,7 @@ tmpl_finish(struct node_tmpl *t)
 		    t->cap.cpu_milli <= 1000 ? 1 : t->cap.cpu_milli / 1000;
 }
 
-/* ---- the spec grammar --------------------------------------------------- */
+/* ---- the spec grammar ---------------------------------------------------- */
 
 struct spec_parser {
 	const char *s; /* the whole spec, for messages */

@@ -63,7 +63,7 @@ ksched_err ksched__sim_put(ksched_sim_workload *w,
 /* ksched__sim_finish: sort by (submit, id) and refuse duplicate ids. */
 ksched_err ksched__sim_finish(ksched_sim_workload *w, char *err, size_t errlen);
 
-/* ---- reading files ---------------------------------------------------- */
+/* ---- reading files ------------------------------------------------------- */
 
 struct sim_lines {
 	void *gz; /* gzFile */

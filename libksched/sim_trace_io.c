@@ -163,7 +163,7 @@ ksched__sim_slurp(const char *path, size_t max, char **out, size_t *len,
 	return KSCHED_OK;
 }
 
-/* ---- numbers ---------------------------------------------------------- */
+/* ---- numbers ------------------------------------------------------------- */
 
 bool
 ksched__sim_num(const char *s, double *out)
