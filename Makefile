@@ -134,7 +134,7 @@ $(B)/bin/kschedctl: daemons/kschedctl.c $(CTL_OBJS) $(STATIC_LIB)
 # --- dependencies ------------------------------------------------------------
 DEB_PKGS := libevent-dev libnng-dev liblmdb-dev libxxhash-dev libcmocka-dev \
             libprotobuf-c-dev protobuf-c-compiler libjansson-dev zlib1g-dev \
-            pkg-config gcc make groff-base
+            pkg-config gcc make groff-base prometheus
 BENCH_PKGS := beanstalkd
 
 deps:

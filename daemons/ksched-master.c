@@ -24,6 +24,9 @@ static const char usage[] =
 	"  --dispatch URL            workers (default " KSCHED_DISPATCH_URL ")\n"
 	"  --heartbeat URL           surveys (default " KSCHED_HEARTBEAT_URL
 	")\n"
+	"  --http HOST:PORT|none     metrics and JSON API (default "
+	KSCHED_HTTP_ADDR ";\n"
+	"                            port 0 picks one, see the ready file)\n"
 	"  --heartbeat-interval MS   survey interval (default 1000)\n"
 	"  --suspect-after N         missed surveys before suspect (2)\n"
 	"  --dead-after N            missed surveys before dead (3)\n"
@@ -86,6 +89,13 @@ apply(struct opts *o, const char *name, const char *v)
 		c->dispatch_url = v;
 	else if (!strcmp(name, "heartbeat"))
 		c->heartbeat_url = v;
+	else if (!strcmp(name, "http")) {
+		const char *colon = strrchr(v, ':');
+		if (strcmp(v, "none") && (!colon || colon == v ||
+					  parse_num(colon + 1, 0, 65535, &n)))
+			return bad("--http (HOST:PORT or none)", v);
+		c->http_addr = v;
+	}
 	else if (!strcmp(name, "heartbeat-interval")) {
 		if (parse_num(v, 10, 3600000, &n))
 			return bad("--heartbeat-interval", v);
@@ -192,6 +202,7 @@ parse_args(struct opts *o, int argc, char **argv)
 		{"data", 1, 0, 0},	    {"sync", 1, 0, 0},
 		{"control", 1, 0, 0},	    {"dispatch", 1, 0, 0},
 		{"heartbeat", 1, 0, 0},	    {"heartbeat-interval", 1, 0, 0},
+		{"http", 1, 0, 0},
 		{"suspect-after", 1, 0, 0}, {"dead-after", 1, 0, 0},
 		{"lease", 1, 0, 0},	    {"seed", 1, 0, 0},
 		{"policy", 1, 0, 0},
@@ -222,6 +233,28 @@ parse_args(struct opts *o, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * The ready file: the PID, then "http=HOST:PORT" when HTTP is on (the port
+ * bound, also when 0 was asked).  Written aside and renamed, so a reader
+ * never sees half of it.
+ */
+static void
+write_ready(const char *path, const char *http)
+{
+	char tmp[4200];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return;
+	fprintf(f, "%ld\n", (long)getpid());
+	if (http[0])
+		fprintf(f, "http=%s\n", http);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -233,6 +266,7 @@ main(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	ksched_master_config_init(&o.cfg);
+	o.cfg.http_addr = KSCHED_HTTP_ADDR;
 	o.level = KSCHED_LOG_NOTICE;
 	rc = parse_args(&o, argc, argv);
 	if (rc)
@@ -248,13 +282,8 @@ main(int argc, char **argv)
 			err[0] ? err : ksched_strerror(e));
 		return 1;
 	}
-	if (o.ready_file) {
-		FILE *f = fopen(o.ready_file, "w");
-		if (f) {
-			fprintf(f, "%ld\n", (long)getpid());
-			fclose(f);
-		}
-	}
+	if (o.ready_file)
+		write_ready(o.ready_file, ksched_master_http_addr(m));
 	e = ksched_master_run(m, true);
 	ksched_master_free(m);
 	if (e) {

@@ -29,6 +29,7 @@ struct opts {
 	char heartbeat[URL_MAX];
 	char id[KSCHED_WORKER_ID_MAX + 1];
 	char ready[URL_MAX];
+	char http[256];
 	struct ksched_resources cap;
 	char *labels[LABELS_MAX];
 	int nlabels;
@@ -50,6 +51,7 @@ enum {
 	OPT_LEVEL = 'L',
 	OPT_FORMAT = 'F',
 	OPT_READY = 'r',
+	OPT_HTTP = 'H',
 	OPT_CONFIG = 'c',
 	OPT_HELP = 'h',
 	OPT_VERSION = 'V',
@@ -68,6 +70,7 @@ static const struct option longopts[] = {
     {"log-level", required_argument, NULL, OPT_LEVEL},
     {"log-format", required_argument, NULL, OPT_FORMAT},
     {"ready-file", required_argument, NULL, OPT_READY},
+    {"http", required_argument, NULL, OPT_HTTP},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -97,6 +100,7 @@ usage(FILE *f)
 	      "  --log-format F     text (key=value) or json lines "
 	      "(default text)\n"
 	      "  --ready-file PATH  written once registered with the master\n"
+	      "  --http HOST:PORT   serve /metrics there (default none)\n"
 	      "  -c, --config FILE  key = value lines with the names above\n"
 	      "  --help, --version\n\n"
 	      "Built-in kinds: exec, sim, pi (\"samples=N seed=S\"), "
@@ -161,6 +165,10 @@ apply(struct opts *o, int c, const char *v)
 		break;
 	case OPT_READY:
 		ok = copy(o->ready, sizeof(o->ready), v);
+		break;
+	case OPT_HTTP:
+		ok = copy(o->http, sizeof(o->http), v) &&
+		     (!strcmp(v, "none") || strrchr(v, ':'));
 		break;
 	case OPT_CPU:
 		ok = parse_int(v, 0, KSCHED_CPU_MAX, &o->cap.cpu_milli);
@@ -454,16 +462,20 @@ setup(ksched_worker **wp, const struct opts *o)
 		e = ksched_worker_handle(w, "pi", h_pi, NULL);
 	if (e == KSCHED_OK)
 		e = ksched_worker_handle(w, "wordcount", h_wordcount, NULL);
+	if (e == KSCHED_OK && o->http[0])
+		e = ksched_worker_set_http(w, o->http);
 	if (e == KSCHED_OK)
 		e = ksched_worker_start(w);
 	if (e != KSCHED_OK)
 		say(KSCHED_LOG_ERR, "cannot start the worker",
-		    ksched_strerror(e));
+		    o->http[0] && e == KSCHED_EIO
+			    ? "cannot listen on the --http address"
+			    : ksched_strerror(e));
 	return e;
 }
 
 static void
-write_ready(const char *path, const char *id)
+write_ready(const char *path, const char *id, const char *http)
 {
 	char tmp[URL_MAX + 8];
 	FILE *f;
@@ -473,7 +485,8 @@ write_ready(const char *path, const char *id)
 		say(KSCHED_LOG_ERR, "cannot write the ready file", path);
 		return;
 	}
-	fprintf(f, "id=%s pid=%ld\n", id, (long)getpid());
+	fprintf(f, "id=%s pid=%ld%s%s\n", id, (long)getpid(),
+		http[0] ? " http=" : "", http);
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
 		say(KSCHED_LOG_ERR, "cannot write the ready file", path);
 }
@@ -500,7 +513,8 @@ run(ksched_worker *w, const struct opts *o, const sigset_t *sigs)
 		}
 		ksched_worker_stats(w, &st);
 		if (!ready && st.registered) {
-			write_ready(o->ready, o->id);
+			write_ready(o->ready, o->id,
+				    ksched_worker_http_addr(w));
 			ready = true;
 		}
 		if (st.draining && st.running == 0)

@@ -309,7 +309,8 @@ start_cluster(struct fx *f, const char *format, const char *level)
 			       f->url_c,       "--dispatch",  f->url_d,
 			       "--heartbeat",  f->url_h,      "--ready-file",
 			       ready,	       "--log-level", level,
-			       "--log-format", format,	      NULL};
+			       "--log-format", format,	      "--http",
+			       "none",	       NULL};
 
 	snprintf(f->url_c, sizeof(f->url_c), "ipc://%s/c.ipc", f->dir);
 	snprintf(f->url_d, sizeof(f->url_d), "ipc://%s/d.ipc", f->dir);
