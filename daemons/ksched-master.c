@@ -36,6 +36,7 @@ static const char usage[] =
 	"                            built-ins: round_robin priority least_loaded\n"
 	"                            binpack spread fair\n"
 	"  --log-level LEVEL         err|warn|notice|info|debug (notice)\n"
+	"  --log-format text|json    key=value or JSON lines (text)\n"
 	"  --ready-file PATH         written once listening\n"
 	"  -c FILE                   read 'name = value' lines (same names)\n"
 	"  --help                    this text\n";
@@ -43,6 +44,7 @@ static const char usage[] =
 struct opts {
 	struct ksched_master_config cfg;
 	enum ksched_log_level level;
+	enum ksched_log_format format;
 	const char *ready_file;
 	char data_default[4200];
 };
@@ -63,21 +65,6 @@ parse_num(const char *s, long long min, long long max, long long *out)
 	errno = 0;
 	*out = strtoll(s, &end, 10);
 	return errno || end == s || *end || *out < min || *out > max ? -1 : 0;
-}
-
-static int
-parse_level(const char *s, enum ksched_log_level *out)
-{
-	static const char *names[] = {"err", "warn", "notice", "info",
-				      "debug"};
-
-	for (int i = 0; i < 5; i++) {
-		if (strcmp(s, names[i]) == 0) {
-			*out = (enum ksched_log_level)(KSCHED_LOG_ERR + i);
-			return 0;
-		}
-	}
-	return -1;
 }
 
 /* Apply one option by name; 0, or 2 (usage) on a bad value. */
@@ -132,8 +119,11 @@ apply(struct opts *o, const char *name, const char *v)
 	} else if (!strcmp(name, "policy")) {
 		c->policy = v;
 	} else if (!strcmp(name, "log-level")) {
-		if (parse_level(v, &o->level))
+		if (ksched_log_level_parse(v, &o->level))
 			return bad("--log-level", v);
+	} else if (!strcmp(name, "log-format")) {
+		if (ksched_log_format_parse(v, &o->format))
+			return bad("--log-format", v);
 	} else if (!strcmp(name, "ready-file"))
 		o->ready_file = v;
 	else
@@ -216,7 +206,8 @@ parse_args(struct opts *o, int argc, char **argv)
 		{"suspect-after", 1, 0, 0}, {"dead-after", 1, 0, 0},
 		{"lease", 1, 0, 0},	    {"seed", 1, 0, 0},
 		{"policy", 1, 0, 0},
-		{"log-level", 1, 0, 0},	    {"ready-file", 1, 0, 0},
+		{"log-level", 1, 0, 0},	    {"log-format", 1, 0, 0},
+		{"ready-file", 1, 0, 0},
 		{"help", 0, 0, 'h'},	    {0, 0, 0, 0}};
 	int c, idx, rc;
 
@@ -283,6 +274,8 @@ main(int argc, char **argv)
 	if (!o.cfg.data_dir)
 		o.cfg.data_dir = default_data(&o);
 	ksched_log_set_sink(ksched_log_stderr, NULL, o.level);
+	if (ksched_log_set_format(o.format))
+		return 2; /* cannot happen: parsed */
 	e = ksched_master_new(&o.cfg, &m, err, sizeof(err));
 	if (e) {
 		fprintf(stderr, "ksched-master: %s\n",

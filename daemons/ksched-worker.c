@@ -34,6 +34,7 @@ struct opts {
 	char *labels[LABELS_MAX];
 	int nlabels;
 	enum ksched_log_level level;
+	enum ksched_log_format format;
 	bool set[128]; /* options given on the command line, by OPT_* */
 };
 
@@ -48,6 +49,7 @@ enum {
 	OPT_SLOTS = 'S',
 	OPT_LABEL = 'l',
 	OPT_LEVEL = 'L',
+	OPT_FORMAT = 'F',
 	OPT_READY = 'r',
 	OPT_HTTP = 'H',
 	OPT_CONFIG = 'c',
@@ -66,6 +68,7 @@ static const struct option longopts[] = {
     {"slots", required_argument, NULL, OPT_SLOTS},
     {"label", required_argument, NULL, OPT_LABEL},
     {"log-level", required_argument, NULL, OPT_LEVEL},
+    {"log-format", required_argument, NULL, OPT_FORMAT},
     {"ready-file", required_argument, NULL, OPT_READY},
     {"http", required_argument, NULL, OPT_HTTP},
     {"config", required_argument, NULL, OPT_CONFIG},
@@ -94,6 +97,8 @@ usage(FILE *f)
 	      "  --label K=V        a label tasks may ask for (repeatable)\n"
 	      "  --log-level LEVEL  err|warn|notice|info|debug (default "
 	      "notice)\n"
+	      "  --log-format F     text (key=value) or json lines "
+	      "(default text)\n"
 	      "  --ready-file PATH  written once registered with the master\n"
 	      "  --http HOST:PORT   serve /metrics there (default none)\n"
 	      "  -c, --config FILE  key = value lines with the names above\n"
@@ -104,12 +109,13 @@ usage(FILE *f)
 	      f);
 }
 
+/* Through the library's log, so --log-format applies to these too. */
 static void
 say(enum ksched_log_level lv, const char *msg, const char *detail)
 {
-	fprintf(stderr, "level=%s msg=\"%s\"%s%s%s\n",
-		ksched_log_level_name(lv), msg, detail ? " detail=\"" : "",
-		detail ? detail : "", detail ? "\"" : "");
+	ksched_log_write(lv, "msg=\"%s\"%s%s%s", msg,
+			 detail ? " detail=\"" : "", detail ? detail : "",
+			 detail ? "\"" : "");
 }
 
 /* --- options ----------------------------------------------------------------
@@ -127,22 +133,6 @@ parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 		return false;
 	*out = v;
 	return true;
-}
-
-static bool
-parse_level(const char *s, enum ksched_log_level *out)
-{
-	static const enum ksched_log_level lv[] = {
-	    KSCHED_LOG_ERR, KSCHED_LOG_WARN, KSCHED_LOG_NOTICE, KSCHED_LOG_INFO,
-	    KSCHED_LOG_DEBUG};
-
-	for (size_t i = 0; i < sizeof(lv) / sizeof(lv[0]); i++) {
-		if (strcmp(s, ksched_log_level_name(lv[i])) == 0) {
-			*out = lv[i];
-			return true;
-		}
-	}
-	return false;
 }
 
 static bool
@@ -193,7 +183,10 @@ apply(struct opts *o, int c, const char *v)
 		ok = parse_int(v, 1, KSCHED_WORKER_SLOTS_MAX, &o->cap.slots);
 		break;
 	case OPT_LEVEL:
-		ok = parse_level(v, &o->level);
+		ok = !ksched_log_level_parse(v, &o->level);
+		break;
+	case OPT_FORMAT:
+		ok = !ksched_log_format_parse(v, &o->format);
 		break;
 	case OPT_LABEL:
 		ok = strchr(v, '=') && v[0] != '=' && strchr(v, '=')[1] &&
@@ -547,6 +540,8 @@ main(int argc, char **argv)
 		return 2;
 	resolve_urls(&o);
 	ksched_log_set_sink(ksched_log_stderr, NULL, o.level);
+	if (ksched_log_set_format(o.format))
+		return 2; /* cannot happen: parsed */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
