@@ -53,10 +53,11 @@ struct wcache {
 	bool known;
 };
 
-/* One running part: machine position, planned end, need. */
+/* One running part: task, worker index, machine position, planned end,
+ * need. */
 struct part {
 	uint64_t task;
-	uint32_t m;
+	uint32_t index, m;
 	int64_t end;
 	struct ksched_resources need;
 };
@@ -91,6 +92,10 @@ struct bf {
 	size_t mscap;
 	struct part *parts;
 	size_t nparts, partscap;
+	struct part *prev; /* the parts of the previous select */
+	size_t nprev, prevcap;
+	struct part *gone; /* those of them that ended since */
+	size_t ngone, gonecap;
 	struct sjf_key *keys;
 	size_t keyscap;
 	/* easy: the head's reservation in the last select */
@@ -243,6 +248,8 @@ bf_destroy(void *state)
 	ksched__free(bf->usable);
 	ksched__free(bf->pick);
 	ksched__free(bf->parts);
+	ksched__free(bf->prev);
+	ksched__free(bf->gone);
 	ksched__free(bf->keys);
 	ksched__free(bf);
 }
@@ -438,7 +445,7 @@ cmp_part(const void *x, const void *y)
 
 	if (a->task != b->task)
 		return a->task < b->task ? -1 : 1;
-	return a->m < b->m ? -1 : a->m > b->m;
+	return a->index < b->index ? -1 : a->index > b->index;
 }
 
 static bool
@@ -490,7 +497,7 @@ add_part(struct bf *bf, uint64_t task, uint32_t index, int64_t end,
 	if (grow(&bf->parts, &bf->partscap, bf->nparts + 1, sizeof(*bf->parts)))
 		return -1;
 	bf->parts[bf->nparts++] =
-		(struct part){task, bf->pos[index], end, *need};
+		(struct part){task, index, bf->pos[index], end, *need};
 	return 0;
 }
 
@@ -524,6 +531,38 @@ collect_parts(struct bf *bf, const struct ksched_select_view *v)
 		if (!k || cmp_part(&bf->parts[k - 1], &bf->parts[i]))
 			bf->parts[k++] = bf->parts[i];
 	bf->nparts = k;
+	return 0;
+}
+
+/*
+ * The parts of the previous select (running then, or started by it) whose
+ * task runs no more: it ended since.  This select's parts are kept for the
+ * next one.
+ */
+static int
+track_gone(struct bf *bf)
+{
+	size_t j = 0;
+
+	/* Started by the last select: appended out of order. */
+	qsort(bf->prev, bf->nprev, sizeof(*bf->prev), cmp_part);
+	bf->ngone = 0;
+	for (size_t i = 0; i < bf->nprev; i++) {
+		uint64_t t = bf->prev[i].task;
+		while (j < bf->nparts && bf->parts[j].task < t)
+			j++;
+		if (j < bf->nparts && bf->parts[j].task == t)
+			continue;
+		if (grow(&bf->gone, &bf->gonecap, bf->ngone + 1,
+			 sizeof(*bf->gone)))
+			return -1;
+		bf->gone[bf->ngone++] = bf->prev[i];
+	}
+	if (grow(&bf->prev, &bf->prevcap, bf->nparts, sizeof(*bf->prev)))
+		return -1;
+	if (bf->nparts)
+		memcpy(bf->prev, bf->parts, bf->nparts * sizeof(*bf->prev));
+	bf->nprev = bf->nparts;
 	return 0;
 }
 
@@ -581,7 +620,8 @@ build(struct bf *bf, const struct ksched_select_view *v)
 	size_t nm;
 
 	if (collect_machines(bf, v, &nm) ||
-	    ksched__plan_reset(&bf->plan, v->now, nm) || collect_parts(bf, v))
+	    ksched__plan_reset(&bf->plan, v->now, nm) || collect_parts(bf, v) ||
+	    track_gone(bf))
 		return -1;
 	for (size_t i = 0; i < bf->nparts; i++) {
 		const struct part *pt = &bf->parts[i];
@@ -641,9 +681,18 @@ emit(struct round *r, const struct ksched_task_view *t)
 			     ksched__plan_end(r->v->now, walltime(t)), bf->pick, k,
 			     &need, 1))
 		return false;
-	for (size_t i = 0; i < k; i++)
-		r->out[r->n++] = (struct ksched_placement){
-			t->id, bf->plan.index[bf->pick[i]], (uint32_t)i};
+	/* Remembered as running: it may end before the next select sees
+	 * it (see track_gone). */
+	if (grow(&bf->prev, &bf->prevcap, bf->nprev + k, sizeof(*bf->prev)))
+		return false;
+	for (size_t i = 0; i < k; i++) {
+		uint32_t ix = bf->plan.index[bf->pick[i]];
+		bf->prev[bf->nprev++] = (struct part){
+			t->id, ix, bf->pick[i],
+			ksched__plan_end(r->v->now, walltime(t)), need};
+		r->out[r->n++] =
+			(struct ksched_placement){t->id, ix, (uint32_t)i};
+	}
 	return true;
 }
 
@@ -868,9 +917,9 @@ cons_restore(struct round *r, bool *stale)
 }
 
 /* Re-make t's reservation first fit (taking its old one out first);
- * start it if that is now. */
+ * start it if that is now and may_start. */
 static int
-cons_place(struct round *r, const struct ksched_task_view *t)
+cons_place(struct round *r, const struct ksched_task_view *t, bool may_start)
 {
 	struct bf *bf = r->bf;
 	struct resv *rv = ksched__u64map_get(&bf->resv, t->id);
@@ -899,10 +948,73 @@ cons_place(struct round *r, const struct ksched_task_view *t)
 	rv->start = at;
 	for (size_t i = 0; i < k; i++)
 		rv->w[i] = bf->plan.index[bf->pick[i]];
-	if (at == r->v->now && emit(r, t))
+	if (may_start && at == r->v->now && emit(r, t))
 		return 0;
 	return ksched__plan_add(&bf->plan, at, ksched__plan_end(at, wall), bf->pick,
 				k, &need, 1);
+}
+
+/* Plan (sign 1) or unplan (-1) the parts that ended since the last
+ * select, until their planned ends. */
+static int
+gone_apply(struct round *r, int sign)
+{
+	struct bf *bf = r->bf;
+
+	for (size_t i = 0; i < bf->ngone; i++) {
+		const struct part *pt = &bf->gone[i];
+		uint32_t m;
+		if (pt->end <= r->v->now || !is_machine(bf, pt->index))
+			continue;
+		m = bf->pos[pt->index];
+		if (ksched__plan_add(&bf->plan, r->v->now, pt->end, &m, 1,
+				     &pt->need, sign))
+			return -1;
+	}
+	return 0;
+}
+
+/* A task conservative plans: with a walltime, and able to run here. */
+static bool
+cons_plannable(struct bf *bf, const struct ksched_task_view *t)
+{
+	return walltime(t) != FOREVER && plannable(bf, t);
+}
+
+/* Queued before now and never reserved: it came while select was not
+ * called (the core calls it only when a worker has room). */
+static bool
+deferred(struct round *r, const struct ksched_task_view *t)
+{
+	return t->submitted < r->v->now &&
+	       !ksched__u64map_get(&r->bf->resv, t->id) &&
+	       cons_plannable(r->bf, t);
+}
+
+/*
+ * batsched reserves a job when it arrives.  Those that came while select
+ * was not called are reserved now, in queue order, in the plan as it was
+ * before this call's ends (with the tasks that ended since the last
+ * select still planned), as they would have been on arrival; the walk
+ * that follows then compresses them with the rest.
+ */
+static int
+cons_deferred(struct round *r)
+{
+	const struct ksched_select_view *v = r->v;
+	size_t i = 0;
+
+	while (i < v->nqueue && !deferred(r, &v->queue[i]))
+		i++;
+	if (i == v->nqueue)
+		return 0;
+	if (gone_apply(r, 1))
+		return -1;
+	for (; i < v->nqueue; i++)
+		if (deferred(r, &v->queue[i]) &&
+		    cons_place(r, &v->queue[i], false))
+			return -1;
+	return gone_apply(r, -1);
 }
 
 /*
@@ -920,14 +1032,14 @@ cons_round(struct round *r)
 	const struct ksched_select_view *v = r->v;
 	bool compress = bf->ended;
 
-	if (cons_restore(r, &compress))
+	if (cons_restore(r, &compress) || (compress && cons_deferred(r)))
 		return -1;
 	for (size_t i = 0; i < v->nqueue; i++) {
 		const struct ksched_task_view *t = &v->queue[i];
-		if (walltime(t) == FOREVER || !plannable(bf, t) ||
+		if (!cons_plannable(bf, t) ||
 		    (!compress && ksched__u64map_get(&bf->resv, t->id)))
 			continue;
-		if (cons_place(r, t))
+		if (cons_place(r, t, true))
 			return -1;
 	}
 	return 0;

@@ -47,6 +47,8 @@ struct rs {
 	struct ksched_placement *out;
 	size_t outmax;
 	bool gang_one_entry; /* list a gang once in running, as the core */
+	bool like_core;	     /* no select without a queue and a free worker,
+				as ksched_policy_place */
 	int64_t now;
 	size_t selects;
 	char err[256];
@@ -243,6 +245,8 @@ rs_step(struct rs *s, void (*after)(struct rs *, void *), void *arg)
 	while (s->next < s->nj && s->jobs[s->next].submit <= s->now)
 		s->queue[s->nq++] = s->next++;
 	v = rs_view(s);
+	if (s->like_core && (!v.nqueue || !v.nworkers))
+		return 0;
 	if (s->ops->select(s->state, &v, s->out, s->outmax, &n) != 0) {
 		snprintf(s->err, sizeof(s->err), "select failed");
 		return -1;

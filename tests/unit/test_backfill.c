@@ -545,6 +545,55 @@ test_backfill_property_reservations_hold(void **state)
 				     seed % 3 == 0);
 }
 
+/* Run spec over jobs; starts in start[]. */
+static void
+run_starts(const char *spec, struct rs_job *jobs, size_t n, bool like_core,
+	   int64_t *start)
+{
+	ksched_policy *p = load(spec);
+	struct rs s;
+
+	rs_init(&s, !strcmp(spec, "easy") ? &ksched__policy_easy
+					  : &ksched__policy_conservative,
+		ksched__policy_state(p), PROP_MACHINES, jobs, n);
+	s.gang_one_entry = like_core;
+	s.like_core = like_core;
+	if (rs_run(&s, 20 * n, NULL, NULL))
+		fail_msg("%s: %s", spec, s.err);
+	for (size_t i = 0; i < n; i++)
+		start[i] = jobs[i].start;
+	rs_free(&s);
+	ksched_policy_free(p);
+}
+
+/*
+ * The core calls select only when a worker has room, and lists a gang
+ * once: batsched is called at every arrival.  Both must give the same
+ * schedule (conservative reserves the arrivals it did not see then).
+ */
+static void
+test_backfill_skipped_selects_change_nothing(void **state)
+{
+	const char *pols[] = {"easy", "conservative"};
+	struct rs_job jobs[PROP_JOBS];
+	int64_t a[PROP_JOBS], b[PROP_JOBS];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+		for (uint64_t seed = 100; seed < 112; seed++) {
+			uint64_t sd = seed;
+			random_jobs(&sd, jobs, PROP_JOBS, seed % 2 == 0);
+			run_starts(pols[i], jobs, PROP_JOBS, false, a);
+			run_starts(pols[i], jobs, PROP_JOBS, true, b);
+			for (size_t j = 0; j < PROP_JOBS; j++)
+				if (a[j] != b[j])
+					fail_msg("%s seed %" PRIu64 ": job %zu "
+						 "starts at %" PRId64 " or %" PRId64,
+						 pols[i], seed, j + 1, a[j], b[j]);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -562,6 +611,7 @@ main(void)
 		cmocka_unit_test(test_backfill_too_large_job_is_passed_over),
 		cmocka_unit_test(test_backfill_unknown_walltime),
 		cmocka_unit_test(test_backfill_property_reservations_hold),
+		cmocka_unit_test(test_backfill_skipped_selects_change_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
