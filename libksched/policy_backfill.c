@@ -526,7 +526,8 @@ collect_parts(struct bf *bf, const struct ksched_select_view *v)
 			if (add_part(bf, r->task, g->w[j], end, &need))
 				return -1;
 	}
-	qsort(bf->parts, bf->nparts, sizeof(*bf->parts), cmp_part);
+	if (bf->nparts)
+		qsort(bf->parts, bf->nparts, sizeof(*bf->parts), cmp_part);
 	for (size_t i = 0; i < bf->nparts; i++)
 		if (!k || cmp_part(&bf->parts[k - 1], &bf->parts[i]))
 			bf->parts[k++] = bf->parts[i];
@@ -545,7 +546,8 @@ track_gone(struct bf *bf)
 	size_t j = 0;
 
 	/* Started by the last select: appended out of order. */
-	qsort(bf->prev, bf->nprev, sizeof(*bf->prev), cmp_part);
+	if (bf->nprev)
+		qsort(bf->prev, bf->nprev, sizeof(*bf->prev), cmp_part);
 	bf->ngone = 0;
 	for (size_t i = 0; i < bf->nprev; i++) {
 		uint64_t t = bf->prev[i].task;
@@ -738,7 +740,7 @@ fcfs_round(struct round *r)
 		bf->keys[i] = (struct sjf_key){walltime(&v->queue[i]),
 					       v->queue[i].submitted,
 					       v->queue[i].id, i};
-	if (bf->kind == BF_SJF)
+	if (bf->kind == BF_SJF && v->nqueue > 1)
 		qsort(bf->keys, v->nqueue, sizeof(*bf->keys), cmp_sjf);
 	for (size_t i = 0; i < v->nqueue; i++) {
 		const struct ksched_task_view *t = &v->queue[bf->keys[i].pos];
