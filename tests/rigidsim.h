@@ -82,6 +82,17 @@ rs_init(struct rs *s, const struct ksched_policy_ops *ops, void *state,
 		jobs[i].start = jobs[i].resv = -1;
 }
 
+/* qsort order of jobs: submission, then id. */
+static inline int
+rs_cmp_submit(const void *x, const void *y)
+{
+	const struct rs_job *a = x, *b = y;
+
+	if (a->submit != b->submit)
+		return a->submit < b->submit ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
 static inline void
 rs_free(struct rs *s)
 {

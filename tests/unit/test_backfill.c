@@ -644,16 +644,6 @@ static const struct ml_start ml_conservative[] = {
 	{796, 10731.816083}, {798, 10735.974260},
 };
 
-static int
-cmp_job(const void *x, const void *y)
-{
-	const struct rs_job *a = x, *b = y;
-
-	if (a->submit != b->submit)
-		return a->submit < b->submit ? -1 : 1;
-	return a->id < b->id ? -1 : a->id > b->id;
-}
-
 /* The workload in microseconds (the policies do not mind the unit), ids
  * shifted by one (0 is no task id); 0 if the trace is absent. */
 static size_t
@@ -688,7 +678,7 @@ ml_load(struct rs_job *jobs)
 			json_integer_value(json_object_get(j, "res")), -1, -1};
 	}
 	json_decref(root);
-	qsort(jobs, n, sizeof(*jobs), cmp_job);
+	qsort(jobs, n, sizeof(*jobs), rs_cmp_submit);
 	return n;
 }
 
