@@ -139,10 +139,10 @@ bool ksched__bf_is_machine(const struct ksched__bf *bf, uint32_t index);
 bool ksched__bf_plannable(struct ksched__bf *bf,
 			  const struct ksched_task_view *t);
 
-/* First fit of t in the plan into bf->pick (now_only: now or never);
- * the start, or -1. */
+/* First fit of t in the plan into bf->pick: the start, or -1.  before as
+ * for ksched__plan_first_fit (-1: now or never). */
 int64_t ksched__bf_first_fit(struct ksched__bf *bf,
-			     const struct ksched_task_view *t, bool now_only);
+			     const struct ksched_task_view *t, int64_t before);
 
 /* Start t now on bf->pick; false if out is full. */
 bool ksched__bf_emit(struct ksched__bf_round *r,

@@ -569,7 +569,7 @@ ksched__bf_plannable(struct ksched__bf *bf, const struct ksched_task_view *t)
 
 int64_t
 ksched__bf_first_fit(struct ksched__bf *bf, const struct ksched_task_view *t,
-		     bool now_only)
+		     int64_t before)
 {
 	struct ksched_resources need = ksched__policy_part_need(t);
 	int64_t wall = ksched__bf_walltime(t);
@@ -578,7 +578,7 @@ ksched__bf_first_fit(struct ksched__bf *bf, const struct ksched_task_view *t,
 	if (bf->kind == KSCHED__BF_FCFS || bf->kind == KSCHED__BF_SJF)
 		wall = 1;
 	return ksched__plan_first_fit(&bf->plan, &need, (size_t)t->nodes,
-				      wall, bf->usable, now_only, bf->pick);
+				      wall, bf->usable, before, bf->pick);
 }
 
 bool

@@ -212,7 +212,7 @@ fcfs_round(struct ksched__bf_round *r, size_t from)
 		const struct ksched_task_view *t = nth(r, i);
 		if (!ksched__bf_plannable(bf, t))
 			continue; /* can never run here: passed over */
-		if (ksched__bf_first_fit(bf, t, true) == r->v->now &&
+		if (ksched__bf_first_fit(bf, t, -1) == r->v->now &&
 		    ksched__bf_emit(r, t))
 			continue;
 		if (!bf->skip || r->n == r->outmax)
@@ -269,8 +269,7 @@ easy_head(struct ksched__bf_round *r, size_t from, int64_t *shadow,
 
 		if (!ksched__bf_plannable(bf, t))
 			continue;
-		at = bf->count ? ksched__bf_first_fit(bf, t, true)
-			       : ksched__bf_first_fit(bf, t, false);
+		at = ksched__bf_first_fit(bf, t, bf->count ? -1 : FOREVER);
 		if (at == v->now) {
 			if (!ksched__bf_emit(r, t))
 				return v->nqueue; /* out is full */
@@ -313,7 +312,7 @@ easy_round(struct ksched__bf_round *r, size_t from)
 		if (r->n == r->outmax)
 			break;
 		if (!ksched__bf_plannable(bf, t) ||
-		    ksched__bf_first_fit(bf, t, true) != v->now)
+		    ksched__bf_first_fit(bf, t, -1) != v->now)
 			continue;
 		if (bf->count &&
 		    ksched__plan_end(v->now, ksched__bf_walltime(t)) > shadow) {
@@ -391,19 +390,24 @@ cons_restore(struct ksched__bf_round *r, bool *stale)
 /* Re-make t's reservation first fit (taking its old one out first);
  * start it if that is now and may_start. */
 static int
-cons_place(struct ksched__bf_round *r, const struct ksched_task_view *t, bool may_start)
+cons_place(struct ksched__bf_round *r, const struct ksched_task_view *t,
+	   bool may_start)
 {
 	struct ksched__bf *bf = r->bf;
 	struct resv *rv = ksched__u64map_get(&bf->resv, t->id);
 	struct ksched_resources need = ksched__policy_part_need(t);
-	int64_t wall = ksched__bf_walltime(t), at;
+	int64_t wall = ksched__bf_walltime(t), at, before = FOREVER;
 	size_t k = (size_t)t->nodes;
 
-	if (rv && rv->start >= 0 && resv_positions(bf, rv) &&
-	    ksched__plan_add(&bf->plan, rv->start, ksched__plan_end(rv->start, wall),
-			     bf->pick, rv->k, &need, -1))
-		return -1;
-	if ((at = ksched__bf_first_fit(bf, t, false)) < 0) {
+	/* Its old place is free once it is taken out: search no later. */
+	if (rv && rv->start >= 0 && resv_positions(bf, rv)) {
+		if (ksched__plan_add(&bf->plan, rv->start,
+				     ksched__plan_end(rv->start, wall),
+				     bf->pick, rv->k, &need, -1))
+			return -1;
+		before = rv->start;
+	}
+	if ((at = ksched__bf_first_fit(bf, t, before)) < 0) {
 		ksched__free(ksched__u64map_del(&bf->resv, t->id));
 		return 0; /* never fits */
 	}
