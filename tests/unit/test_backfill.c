@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "ksched/policy.h"
 #include "policy_backfill.h"
 #include "policy_int.h"
@@ -444,6 +445,78 @@ test_backfill_unknown_walltime(void **state)
 	ksched_policy_free(p);
 }
 
+/* A cluster that needs the profile: a blocked head, backfill, a gang. */
+static void
+busy_cluster(struct cl *c)
+{
+	cl_two_busy(c, 6);
+	cl_job(c, 1, 6, 100);
+	cl_job(c, 2, 1, 50);
+	cl_job(c, 3, 2, 80);
+	cl_job(c, 4, 1, 500);
+}
+
+/* Every allocation failing in turn: select fails cleanly (the driver
+ * places nothing), and the next call with memory places as usual. */
+static void
+test_backfill_allocation_failures(void **state)
+{
+	const char *pols[] = {"fcfs", "sjf", "easy", "easy:reserve=count",
+			      "conservative"};
+	struct cl c, ref;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+		ksched_policy *p = load(pols[i]);
+		busy_cluster(&ref);
+		cl_place(p, &ref);
+		/* fcfs waits for the head; the others start 3 parts. */
+		assert_int_equal(ref.n, i == 0 ? 0 : 3);
+		ksched_policy_free(p);
+		for (long n = 0; n < 60; n++) {
+			struct ksched_select_view v;
+			p = load(pols[i]);
+			busy_cluster(&c);
+			v = (struct ksched_select_view){c.now, c.q, c.nq, c.vw,
+							0, c.r, c.nr};
+			for (size_t m = 0; m < c.nm; m++)
+				if (!c.all[m].allocated.slots)
+					c.vw[v.nworkers++] = c.all[m];
+			ksched__alloc_fail_after(n);
+			(void)ksched_policy_place(p, &v, c.out, MAXO, &c.n);
+			ksched__alloc_fail_after(-1);
+			cl_place(p, &c);
+			assert_int_equal(c.n, ref.n);
+			assert_memory_equal(c.out, ref.out,
+					    ref.n * sizeof(ref.out[0]));
+			ksched_policy_free(p);
+		}
+	}
+}
+
+/* Tasks that make no sense are passed over; the others still run. */
+static void
+test_backfill_bad_tasks_are_ignored(void **state)
+{
+	const char *pols[] = {"fcfs", "sjf", "easy", "conservative"};
+	struct cl c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+		ksched_policy *p = load(pols[i]);
+		cl_init(&c, 4);
+		cl_job(&c, 1, 0, 10);		/* no parts */
+		cl_job(&c, 2, 1, 10);
+		c.q[1].need.cpu_milli = -5;	/* negative need */
+		cl_job(&c, 3, (int64_t)1 << 40, 10); /* absurd gang */
+		cl_job(&c, 4, 2, 10);
+		cl_place(p, &c);
+		assert_int_equal(c.n, 2);
+		assert_int_equal(on(&c, 4), 1u << 0 | 1u << 1);
+		ksched_policy_free(p);
+	}
+}
+
 /* ---- randomized property test in virtual time ----------------------------------- */
 
 #define PROP_MACHINES 16
@@ -737,6 +810,8 @@ main(void)
 		cmocka_unit_test(test_backfill_gang_machines_learnt_from_events),
 		cmocka_unit_test(test_backfill_too_large_job_is_passed_over),
 		cmocka_unit_test(test_backfill_unknown_walltime),
+		cmocka_unit_test(test_backfill_allocation_failures),
+		cmocka_unit_test(test_backfill_bad_tasks_are_ignored),
 		cmocka_unit_test(test_backfill_property_reservations_hold),
 		cmocka_unit_test(test_backfill_skipped_selects_change_nothing),
 		cmocka_unit_test(test_backfill_medium_late_matches_batsched),
