@@ -399,6 +399,10 @@ cons_place(struct ksched__bf_round *r, const struct ksched_task_view *t,
 	int64_t wall = ksched__bf_walltime(t), at, before = FOREVER;
 	size_t k = (size_t)t->nodes;
 
+	if (rv && rv->k != k) { /* the task changed shape: start over */
+		ksched__free(ksched__u64map_del(&bf->resv, t->id));
+		rv = NULL;
+	}
 	/* Its old place is free once it is taken out: search no later. */
 	if (rv && rv->start >= 0 && resv_positions(bf, rv)) {
 		if (ksched__plan_add(&bf->plan, rv->start,
@@ -426,8 +430,8 @@ cons_place(struct ksched__bf_round *r, const struct ksched_task_view *t,
 		rv->w[i] = bf->plan.index[bf->pick[i]];
 	if (may_start && at == r->v->now && ksched__bf_emit(r, t))
 		return 0;
-	return ksched__plan_add(&bf->plan, at, ksched__plan_end(at, wall), bf->pick,
-				k, &need, 1);
+	return ksched__plan_add(&bf->plan, at, ksched__plan_end(at, wall),
+				bf->pick, k, &need, 1);
 }
 
 /* Plan (sign 1) or unplan (-1) the parts that ended since the last
