@@ -24,7 +24,6 @@
 #include "policy_backfill.h"
 
 #define FOREVER KSCHED__PLAN_FOREVER
-#define PRUNE_EVERY 256 /* selects between sweeps of stale running tasks */
 
 /* A conservative reservation: start and worker indices. */
 struct resv {
@@ -583,8 +582,6 @@ bf_select(void *state, const struct ksched_select_view *v,
 	bf->gen++;
 	bf->have_head = false;
 	rc = bf_round(&r);
-	if (bf->gen % PRUNE_EVERY == 0)
-		ksched__bf_prune(bf);
 	bf->ended = false;
 	bf->ngone = 0;
 	if (rc) {

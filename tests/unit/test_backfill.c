@@ -400,6 +400,39 @@ test_backfill_gang_machines_learnt_from_events(void **state)
 	}
 }
 
+/* Many selects later (with and without a profile built), the gang's
+ * machines are still known. */
+static void
+test_backfill_gang_machines_kept_over_many_selects(void **state)
+{
+	struct ksched_task_view tv = {.id = 50, .nodes = 4};
+	ksched_policy *p = load("easy");
+	struct cl c;
+
+	(void)state;
+	cl_init(&c, 8);
+	cl_busy(&c, 0, 50, 1000000, true);
+	for (uint32_t m = 1; m < 4; m++)
+		cl_busy(&c, m, 50, 1000000, false);
+	for (uint32_t m = 0; m < 4; m++) {
+		struct ksched_policy_event ev = {KSCHED_EV_TASK_STARTED, 0, &tv,
+						 &c.all[m], true};
+		ksched_policy_event(p, &ev);
+	}
+	for (int i = 0; i < 1500; i++) {
+		c.nq = 0;
+		cl_job(&c, 1, i % 5 ? 1 : 5, 10); /* 5 needs the profile */
+		cl_place(p, &c);
+	}
+	c.nq = 0;
+	cl_job(&c, 1, 8, 10);
+	cl_job(&c, 2, 1, 5000000);
+	cl_place(p, &c);
+	assert_int_equal(reserved(p, 1), 1000000);
+	assert_int_equal(c.n, 0);
+	ksched_policy_free(p);
+}
+
 /* A job no machine set can hold is passed over, not a blocker. */
 static void
 test_backfill_too_large_job_is_passed_over(void **state)
@@ -935,6 +968,8 @@ main(void)
 		cmocka_unit_test(test_backfill_conservative_delays_no_reservation),
 		cmocka_unit_test(test_backfill_gangs_on_distinct_machines),
 		cmocka_unit_test(test_backfill_gang_machines_learnt_from_events),
+		cmocka_unit_test(
+			test_backfill_gang_machines_kept_over_many_selects),
 		cmocka_unit_test(test_backfill_too_large_job_is_passed_over),
 		cmocka_unit_test(test_backfill_unknown_walltime),
 		cmocka_unit_test(test_backfill_allocation_failures),
