@@ -1055,7 +1055,7 @@ test_backfill_easy_through_the_core(void **state)
 	(void)state;
 	core_open(&k, "easy");
 	for (int i = 0; i < 4; i++) {
-		char id[8];
+		char id[32];
 		snprintf(id, sizeof(id), "n%d", i);
 		assert_int_equal(ksched_sched_worker_join(k.s, id, &cap, k.now,
 							  &ws[i]),
