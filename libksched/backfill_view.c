@@ -2,8 +2,8 @@
  * libksched - what the rigid-job policies (policy_backfill.c) see of the
  * cluster in one select: the machines, the running parts and the profile
  * (plan.h), rebuilt from the view; and what they keep from the events:
- * each running task's parts (a running gang is listed once in the core's
- * view, its other machines only appear in TASK_STARTED events) and the
+ * each running task's parts (from TASK_STARTED events, so that a host
+ * listing a gang once in the running view is planned right too) and the
  * parts that ended since the last select.
  *
  * Most selects of a lightly loaded cluster need no profile: while the
