@@ -94,12 +94,44 @@ ksched_queue_result(ksched_queue *q, uint64_t id, void **out, size_t *len)
 	return e;
 }
 
-ksched_err
-ksched_queue_list(ksched_queue *q, enum ksched_state st, uint64_t cursor,
-		  size_t max, uint64_t *ids, size_t *n, uint64_t *next)
+/*
+ * Put the cursor on the first key of state st to list, or return
+ * MDB_NOTFOUND.  Keys are the state's prefix byte then the big-endian id,
+ * so byte order is (state, id) order.  Ascending starts at the first key at
+ * or after (st, cursor + 1).  Descending starts at the last key before (st,
+ * cursor), or before the next state's prefix when cursor is 0: seek the
+ * first key at or after that bound and step back once (to the last key when
+ * nothing lies after it).  A key of another state ends the walk.
+ */
+static int
+list_seek(MDB_cursor *cur, enum ksched_state st, uint64_t cursor, bool desc,
+	  MDB_val *k, MDB_val *v)
 {
 	unsigned char kb[QKEY_LEN];
-	MDB_val k = {sizeof(kb), kb}, v;
+	int rc;
+
+	k->mv_size = sizeof(kb);
+	k->mv_data = kb;
+	if (!desc) {
+		ksched__qkey(kb, st, cursor + 1);
+		return mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+	}
+	ksched__qkey(kb, st, cursor ? cursor : UINT64_MAX);
+	rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+	if (rc == MDB_NOTFOUND)
+		return mdb_cursor_get(cur, k, v, MDB_LAST);
+	/* With cursor 0 the bound (st, UINT64_MAX) itself is listed. */
+	if (rc == 0 && cursor == 0 && k->mv_size == sizeof(kb) &&
+	    memcmp(k->mv_data, kb, sizeof(kb)) == 0)
+		return 0;
+	return rc ? rc : mdb_cursor_get(cur, k, v, MDB_PREV);
+}
+
+static ksched_err
+list_walk(ksched_queue *q, enum ksched_state st, uint64_t cursor, bool desc,
+	  size_t max, uint64_t *ids, size_t *n, uint64_t *next)
+{
+	MDB_val k, v;
 	MDB_cursor *cur;
 	MDB_txn *txn;
 	ksched_err e;
@@ -108,7 +140,7 @@ ksched_queue_list(ksched_queue *q, enum ksched_state st, uint64_t cursor,
 	*n = 0;
 	*next = 0;
 	if ((unsigned)st >= KSCHED_STATE_COUNT || (max && !ids) ||
-	    cursor == UINT64_MAX)
+	    (!desc && cursor == UINT64_MAX))
 		return KSCHED_EINVAL;
 	e = ksched__store_read(q->s, &txn);
 	if (e)
@@ -118,26 +150,37 @@ ksched_queue_list(ksched_queue *q, enum ksched_state st, uint64_t cursor,
 		ksched__store_read_end(q->s, txn);
 		return ksched__store_err(ksched__lmdb_rc(rc));
 	}
-	ksched__qkey(kb, st, cursor + 1);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = list_seek(cur, st, cursor, desc, &k, &v); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, desc ? MDB_PREV : MDB_NEXT)) {
 		enum ksched_state kst;
 		uint64_t id;
 		if (ksched__qkey_parse(&k, &kst, &id) != 0 || kst != st)
 			break;
 		if (*n == max) {
-			*next = ids[max - 1];
+			*next = max ? ids[max - 1] : 0;
 			break;
 		}
 		ids[(*n)++] = id;
 	}
 	mdb_cursor_close(cur);
 	ksched__store_read_end(q->s, txn);
-	if (max == 0)
-		*next = 0;
 	return rc == 0 || rc == MDB_NOTFOUND
 		       ? KSCHED_OK
 		       : ksched__store_err(ksched__lmdb_rc(rc));
+}
+
+ksched_err
+ksched_queue_list(ksched_queue *q, enum ksched_state st, uint64_t cursor,
+		  size_t max, uint64_t *ids, size_t *n, uint64_t *next)
+{
+	return list_walk(q, st, cursor, false, max, ids, n, next);
+}
+
+ksched_err
+ksched_queue_list_desc(ksched_queue *q, enum ksched_state st, uint64_t cursor,
+		       size_t max, uint64_t *ids, size_t *n, uint64_t *next)
+{
+	return list_walk(q, st, cursor, true, max, ids, n, next);
 }
 
 /* ---- verify ------------------------------------------------------------- */

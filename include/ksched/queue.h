@@ -257,6 +257,17 @@ KSCHED_API KSCHED_NODISCARD ksched_err
 ksched_queue_list(ksched_queue *q, enum ksched_state st, uint64_t cursor,
 		  size_t max, uint64_t *ids, size_t *n, uint64_t *next);
 
+/*
+ * ksched_queue_list_desc: as ksched_queue_list, newest first: ids of tasks
+ * in state st in descending id order, strictly below cursor (0 to start
+ * from the newest); up to max ids into ids, *n how many.  *next gets the
+ * cursor for the following page (the last id given), or 0 when there is
+ * none.  Ids grow with submission, so this is newest first.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_queue_list_desc(ksched_queue *q, enum ksched_state st, uint64_t cursor,
+		       size_t max, uint64_t *ids, size_t *n, uint64_t *next);
+
 /* ksched_queue_counts: tasks per state (indexed by enum ksched_state). */
 KSCHED_API void ksched_queue_counts(const ksched_queue *q,
 				    uint64_t counts[KSCHED_STATE_COUNT]);

@@ -334,6 +334,179 @@ test_queue_list_with_cursor(void **state)
 	assert_int_equal(next, 0);
 }
 
+/* Pages of ksched_queue_list_desc of page size per, from cursor 0: every
+ * id of state st once, in strictly decreasing order, into all. */
+static size_t
+list_desc_all(struct fx *f, enum ksched_state st, size_t per, uint64_t *all,
+	      size_t cap)
+{
+	uint64_t got[16], next, cur = 0;
+	size_t n, total = 0;
+
+	assert_true(per <= 16);
+	for (int pages = 0; pages < 64; pages++) {
+		assert_int_equal(ksched_queue_list_desc(f->q, st, cur, per,
+							got, &n, &next),
+				 KSCHED_OK);
+		assert_true(total + n <= cap);
+		for (size_t i = 0; i < n; i++) {
+			if (total)
+				assert_true(got[i] < all[total - 1]);
+			all[total++] = got[i];
+		}
+		if (!next)
+			return total;
+		assert_int_equal(n, per);
+		assert_int_equal(next, got[n - 1]);
+		cur = next;
+	}
+	fail_msg("list_desc: no last page after 64 pages");
+	return 0;
+}
+
+static void
+test_queue_list_desc_pages(void **state)
+{
+	struct fx *f = *state;
+	uint64_t ids[20], all[20], asc[20], next;
+	size_t n, nready = 0, nsucc = 0;
+	struct ksched_lease l;
+
+	/* Ids 1..20; every third succeeds, every fifth is canceled, so
+	 * SUCCEEDED has states on both sides of its keys and READY (whose
+	 * keys sort last) ends the table. */
+	for (int i = 0; i < 20; i++)
+		ids[i] = push(f, i % 4, 0);
+	for (int i = 0; i < 20; i++) {
+		if (i % 3 == 0) {
+			assert_int_equal(ksched_queue_lease_id(f->q, ids[i], 1,
+							       1000, &l),
+					 KSCHED_OK);
+			assert_int_equal(ksched_queue_complete(f->q, ids[i],
+							       l.token, 2,
+							       NULL, 0),
+					 KSCHED_OK);
+		} else if (i % 5 == 0) {
+			assert_int_equal(ksched_queue_cancel(f->q, ids[i], 2),
+					 KSCHED_OK);
+		}
+	}
+	for (enum ksched_state st = 0; st < KSCHED_STATE_COUNT; st++) {
+		size_t want;
+		assert_int_equal(ksched_queue_list(f->q, st, 0, 20, asc, &want,
+						   &next),
+				 KSCHED_OK);
+		for (size_t per = 1; per <= 16; per += 3) {
+			n = list_desc_all(f, st, per, all, 20);
+			assert_int_equal(n, want);
+			for (size_t i = 0; i < n; i++)
+				assert_int_equal(all[i], asc[n - 1 - i]);
+		}
+		if (st == KSCHED_STATE_READY)
+			nready = want;
+		if (st == KSCHED_STATE_SUCCEEDED)
+			nsucc = want;
+	}
+	assert_int_equal(nsucc, 7);
+	assert_int_equal(nready, 20 - 7 - 2);
+	/* A page exactly as long as the state has no next cursor. */
+	assert_int_equal(ksched_queue_list_desc(f->q, KSCHED_STATE_SUCCEEDED,
+						0, nsucc, all, &n, &next),
+			 KSCHED_OK);
+	assert_int_equal(n, nsucc);
+	assert_int_equal(next, 0);
+	assert_int_equal(all[0], ids[18]);
+	verify(f);
+}
+
+static void
+test_queue_list_desc_bounds(void **state)
+{
+	struct fx *f = *state;
+	uint64_t ids[6], got[8], next = 99;
+	size_t n = 99;
+	struct ksched_lease l;
+
+	/* Empty table, then an empty state between non-empty ones. */
+	assert_int_equal(ksched_queue_list_desc(f->q, KSCHED_STATE_READY, 0, 8,
+						got, &n, &next),
+			 KSCHED_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(next, 0);
+	for (int i = 0; i < 6; i++)
+		ids[i] = push(f, 0, 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(ksched_queue_lease_id(f->q, ids[i], 1, 1000,
+						       &l),
+				 KSCHED_OK);
+		assert_int_equal(ksched_queue_complete(f->q, ids[i], l.token, 2,
+						       NULL, 0),
+				 KSCHED_OK);
+	}
+	assert_int_equal(ksched_queue_list_desc(f->q, KSCHED_STATE_LEASED, 0, 8,
+						got, &n, &next),
+			 KSCHED_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(ksched_queue_list_desc(f->q, KSCHED_STATE_DEAD, 0, 8,
+						got, &n, &next),
+			 KSCHED_OK);
+	assert_int_equal(n, 0);
+	/* Cursors at the boundaries of READY (ids[3..5]): at its lowest id
+	 * nothing is left; one above, that id only; past its highest (or
+	 * UINT64_MAX), all of it; never an id of SUCCEEDED below. */
+	assert_int_equal(ksched_queue_list_desc(f->q, KSCHED_STATE_READY,
+						ids[3], 8, got, &n, &next),
+			 KSCHED_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(next, 0);
+	assert_int_equal(ksched_queue_list_desc(f->q, KSCHED_STATE_READY,
+						ids[3] + 1, 8, got, &n, &next),
+			 KSCHED_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(got[0], ids[3]);
+	assert_int_equal(next, 0);
+	assert_int_equal(ksched_queue_list_desc(f->q, KSCHED_STATE_READY,
+						UINT64_MAX, 8, got, &n, &next),
+			 KSCHED_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(got[0], ids[5]);
+	/* SUCCEEDED (ids[0..2]) from a cursor above every id stops at its
+	 * own keys: READY's lie after them, nothing lies before. */
+	assert_int_equal(ksched_queue_list_desc(f->q, KSCHED_STATE_SUCCEEDED,
+						ids[5] + 100, 2, got, &n,
+						&next),
+			 KSCHED_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(got[0], ids[2]);
+	assert_int_equal(got[1], ids[1]);
+	assert_int_equal(next, ids[1]);
+	assert_int_equal(ksched_queue_list_desc(f->q, KSCHED_STATE_SUCCEEDED,
+						next, 2, got, &n, &next),
+			 KSCHED_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(got[0], ids[0]);
+	assert_int_equal(next, 0);
+	/* max 0 lists nothing and gives no cursor. */
+	assert_int_equal(ksched_queue_list_desc(f->q, KSCHED_STATE_READY, 0, 0,
+						NULL, &n, &next),
+			 KSCHED_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(next, 0);
+	/* Bad arguments. */
+	assert_int_equal(ksched_queue_list_desc(f->q, KSCHED_STATE_COUNT, 0, 8,
+						got, &n, &next),
+			 KSCHED_EINVAL);
+	assert_int_equal(ksched_queue_list_desc(f->q, (enum ksched_state)-1, 0,
+						8, got, &n, &next),
+			 KSCHED_EINVAL);
+	assert_int_equal(ksched_queue_list_desc(f->q, KSCHED_STATE_READY, 0, 8,
+						NULL, &n, &next),
+			 KSCHED_EINVAL);
+	assert_int_equal(n, 0);
+	assert_int_equal(next, 0);
+	verify(f);
+}
+
 static void
 test_queue_reopen_rebuilds_indexes(void **state)
 {
@@ -675,6 +848,8 @@ main(void)
 		T(test_queue_touch_extends_lease),
 		T(test_queue_cancel_states),
 		T(test_queue_list_with_cursor),
+		T(test_queue_list_desc_pages),
+		T(test_queue_list_desc_bounds),
 		T(test_queue_reopen_rebuilds_indexes),
 		T(test_queue_get_spec_round_trip),
 		T(test_queue_invalid_spec_changes_nothing),
