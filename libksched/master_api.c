@@ -344,14 +344,62 @@ api_task(struct ksched_master *m, struct evhttp_request *req, const char *sid)
 	reply(req, o);
 }
 
-/* The list's query: state, limit and cursor ("STATE.ID", opaque to
- * users).  -1 with a message for a bad one. */
+/*
+ * The list's query: state, limit, order and cursor.  A cursor is opaque to
+ * users and says which listing it continues: "S.ID" ascending, in state S
+ * after ID; "dS.ID" descending, in state S below ID; "d.ID" descending over
+ * every state, below ID.  -1 with a message for a bad query.
+ */
 struct list_q {
 	int state; /* -1 = every state */
 	size_t limit;
-	int cstate; /* where the cursor is */
+	bool desc;
+	bool cursor; /* one was given */
+	bool cdesc;  /* it continues a descending listing */
+	int cstate;  /* its state, -1 for "d.ID" */
 	uint64_t cid;
 };
+
+static int
+parse_cursor(const char *v, struct list_q *q)
+{
+	const char *p = v;
+
+	q->cdesc = *p == 'd';
+	if (q->cdesc)
+		p++;
+	if (*p >= '0' && *p < '0' + KSCHED_STATE_COUNT)
+		q->cstate = *p++ - '0';
+	else if (!q->cdesc)
+		return -1;
+	if (*p != '.' || parse_u64(p + 1, &q->cid))
+		return -1;
+	/* A descending cursor is the last id given, never 0. */
+	if (q->cdesc && q->cid == 0)
+		return -1;
+	q->cursor = true;
+	return 0;
+}
+
+/* After the whole query is read: does the cursor fit the listing? */
+static int
+check_cursor(const struct list_q *q, char *msg, size_t len)
+{
+	if (!q->cursor)
+		return 0;
+	if (q->cdesc != q->desc) {
+		snprintf(msg, len,
+			 "cursor: continues a listing in the other order "
+			 "(order=%s)",
+			 q->cdesc ? "desc" : "asc");
+		return -1;
+	}
+	if (q->state >= 0 ? q->cstate != q->state : q->desc && q->cstate >= 0) {
+		snprintf(msg, len, "cursor: belongs to another state filter");
+		return -1;
+	}
+	return 0;
+}
 
 static int
 parse_list_q(const char *query, struct list_q *q, char *msg, size_t len)
@@ -360,9 +408,9 @@ parse_list_q(const char *query, struct list_q *q, char *msg, size_t len)
 	struct evkeyval *p;
 	int rc = 0;
 
+	memset(q, 0, sizeof(*q));
 	q->state = q->cstate = -1;
 	q->limit = LIST_DEFAULT;
-	q->cid = 0;
 	/* evhttp_parse_query_str() makes kv; an empty one when no query. */
 	if (evhttp_parse_query_str(query ? query : "", &kv) != 0) {
 		evhttp_clear_headers(&kv);
@@ -372,7 +420,6 @@ parse_list_q(const char *query, struct list_q *q, char *msg, size_t len)
 	for (p = kv.tqh_first; p; p = p->next.tqe_next) {
 		enum ksched_state st;
 		uint64_t n;
-		char *dot;
 		if (!strcmp(p->key, "state")) {
 			if (!*p->value)
 				continue;
@@ -394,24 +441,28 @@ parse_list_q(const char *query, struct list_q *q, char *msg, size_t len)
 				rc = -1;
 			}
 			q->limit = (size_t)n;
+		} else if (!strcmp(p->key, "order")) {
+			q->desc = !strcmp(p->value, "desc");
+			if (!q->desc && *p->value && strcmp(p->value, "asc")) {
+				snprintf(msg, len,
+					 "order: asc or desc (got '%.40s')",
+					 p->value);
+				rc = -1;
+			}
 		} else if (!strcmp(p->key, "cursor")) {
 			if (!*p->value)
 				continue;
-			dot = strchr(p->value, '.');
-			if (!dot || dot - p->value != 1 || p->value[0] < '0' ||
-			    p->value[0] >= '0' + KSCHED_STATE_COUNT ||
-			    parse_u64(dot + 1, &q->cid)) {
+			if (parse_cursor(p->value, q)) {
 				snprintf(msg, len,
 					 "cursor: not one this server gave "
 					 "(got '%.40s')",
 					 p->value);
 				rc = -1;
 			}
-			q->cstate = p->value[0] - '0';
 		} else {
 			snprintf(msg, len,
 				 "unknown parameter '%.40s' (state, limit, "
-				 "cursor)",
+				 "order, cursor)",
 				 p->key);
 			rc = -1;
 		}
@@ -419,11 +470,100 @@ parse_list_q(const char *query, struct list_q *q, char *msg, size_t len)
 			break;
 	}
 	evhttp_clear_headers(&kv);
-	if (!rc && q->state >= 0 && q->cstate >= 0 && q->cstate != q->state) {
-		snprintf(msg, len, "cursor: belongs to another state filter");
-		rc = -1;
+	return rc ? rc : check_cursor(q, msg, len);
+}
+
+/* Ascending: one state after another (every state, or the one asked),
+ * each in id order, from where the cursor left off. */
+static ksched_err
+list_asc(struct ksched_master *m, const struct list_q *q, uint64_t *ids,
+	 size_t *got, char *cur, size_t curlen)
+{
+	uint64_t next = 0;
+	ksched_err e = KSCHED_OK;
+	int s = q->cursor ? q->cstate : q->state >= 0 ? q->state : 0;
+
+	for (; s < KSCHED_STATE_COUNT && *got < q->limit && !e; s++) {
+		uint64_t from = q->cursor && s == q->cstate ? q->cid : 0;
+		size_t n = 0;
+		e = ksched_queue_list(m->q, (enum ksched_state)s, from,
+				      q->limit - *got, ids + *got, &n, &next);
+		*got += n;
+		if (next)
+			snprintf(cur, curlen, "%d.%llu", s,
+				 (unsigned long long)next);
+		else if (*got == q->limit && q->state < 0 &&
+			 s + 1 < KSCHED_STATE_COUNT)
+			snprintf(cur, curlen, "%d.0", s + 1);
+		if (next || q->state >= 0)
+			break;
 	}
-	return rc;
+	return e;
+}
+
+static int
+id_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/*
+ * Descending over every state: ids are global and grow with submission, so
+ * the newest limit tasks below the cursor are among the newest limit of
+ * each state.  Take those (the loop thread is the only writer, so no task
+ * moves between the reads), sort and keep limit.  There is more when a state
+ * had more or some were not kept; the cursor is then the last id kept, and
+ * a task that changes state between pages is still listed once.
+ */
+static ksched_err
+list_desc_all(struct ksched_master *m, const struct list_q *q, uint64_t *ids,
+	      size_t *got, char *cur, size_t curlen)
+{
+	uint64_t *all, next, from = q->cursor ? q->cid : 0;
+	size_t total = 0, n;
+	bool more = false;
+	ksched_err e = KSCHED_OK;
+
+	all = ksched__calloc((size_t)KSCHED_STATE_COUNT * q->limit,
+			     sizeof(*all));
+	if (!all)
+		return KSCHED_ENOMEM;
+	for (int s = 0; s < KSCHED_STATE_COUNT && !e; s++) {
+		e = ksched_queue_list_desc(m->q, (enum ksched_state)s, from,
+					   q->limit, all + total, &n, &next);
+		total += n;
+		more |= next != 0;
+	}
+	if (!e) {
+		qsort(all, total, sizeof(*all), id_desc);
+		*got = total < q->limit ? total : q->limit;
+		memcpy(ids, all, *got * sizeof(*ids));
+		if (more || total > *got)
+			snprintf(cur, curlen, "d.%llu",
+				 (unsigned long long)ids[*got - 1]);
+	}
+	ksched__free(all);
+	return e;
+}
+
+static ksched_err
+list_desc(struct ksched_master *m, const struct list_q *q, uint64_t *ids,
+	  size_t *got, char *cur, size_t curlen)
+{
+	uint64_t next = 0;
+	ksched_err e;
+
+	if (q->state < 0)
+		return list_desc_all(m, q, ids, got, cur, curlen);
+	e = ksched_queue_list_desc(m->q, (enum ksched_state)q->state,
+				   q->cursor ? q->cid : 0, q->limit, ids, got,
+				   &next);
+	if (!e && next)
+		snprintf(cur, curlen, "d%d.%llu", q->state,
+			 (unsigned long long)next);
+	return e;
 }
 
 static void
@@ -432,11 +572,10 @@ api_tasks(struct ksched_master *m, struct evhttp_request *req,
 {
 	struct list_q q;
 	char msg[160], cur[48] = "";
-	uint64_t *ids, next = 0;
+	uint64_t *ids;
 	size_t got = 0;
-	int s;
 	json_t *o, *a;
-	ksched_err e = KSCHED_OK;
+	ksched_err e;
 
 	if (parse_list_q(query, &q, msg, sizeof(msg))) {
 		ksched__http_error(req, 400, "%s", msg);
@@ -447,38 +586,21 @@ api_tasks(struct ksched_master *m, struct evhttp_request *req,
 		ksched__http_error(req, 500, "out of memory");
 		return;
 	}
-	o = json_object();
-	a = json_array();
-	/* One state after another (every state, or the one asked), each in
-	 * id order, from where the cursor left off. */
-	s = q.cstate >= 0 ? q.cstate : q.state >= 0 ? q.state : 0;
-	for (; s < KSCHED_STATE_COUNT && got < q.limit && !e; s++) {
-		uint64_t from = s == q.cstate ? q.cid : 0;
-		size_t n = 0;
-		e = ksched_queue_list(m->q, (enum ksched_state)s, from,
-				      q.limit - got, ids, &n, &next);
-		for (size_t i = 0; i < n && !e; i++) {
-			json_t *t;
-			if (task_json(m, ids[i], false, &t) == KSCHED_OK)
-				json_array_append_new(a, t);
-		}
-		got += n;
-		if (next)
-			snprintf(cur, sizeof(cur), "%d.%llu", s,
-				 (unsigned long long)next);
-		else if (got == q.limit && q.state < 0 &&
-			 s + 1 < KSCHED_STATE_COUNT)
-			snprintf(cur, sizeof(cur), "%d.0", s + 1);
-		if (next || q.state >= 0)
-			break;
-	}
-	ksched__free(ids);
+	e = q.desc ? list_desc(m, &q, ids, &got, cur, sizeof(cur))
+		   : list_asc(m, &q, ids, &got, cur, sizeof(cur));
 	if (e) {
-		json_decref(o);
-		json_decref(a);
+		ksched__free(ids);
 		ksched__http_error(req, 500, "list: %s", ksched_strerror(e));
 		return;
 	}
+	o = json_object();
+	a = json_array();
+	for (size_t i = 0; i < got; i++) {
+		json_t *t;
+		if (task_json(m, ids[i], false, &t) == KSCHED_OK)
+			json_array_append_new(a, t);
+	}
+	ksched__free(ids);
 	json_object_set_new(o, "tasks", a);
 	json_object_set_new(o, "next_cursor", str_or_null(cur));
 	reply(req, o);

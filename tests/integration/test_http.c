@@ -471,6 +471,139 @@ test_http_tasks_and_pending_reason(void **state)
 			       "w-mid: cpu: needs 8000, has 2000"));
 }
 
+/* GET a page of /api/v1/tasks?order=desc: its ids (strictly decreasing)
+ * appended to out[*n..cap), and its next_cursor into cursor ("" if null). */
+static void
+desc_page(struct fx *f, const char *query, uint64_t *out, size_t *n,
+	  size_t cap, char *cursor, size_t curlen)
+{
+	char path[256];
+	json_t *o, *ts, *next;
+
+	snprintf(path, sizeof(path), "/api/v1/tasks?order=desc%s%s%s", query,
+		 cursor[0] ? "&cursor=" : "", cursor);
+	o = get_json(f, path, 200);
+	ts = json_object_get(o, "tasks");
+	for (size_t i = 0; i < json_array_size(ts); i++) {
+		uint64_t id = (uint64_t)num(json_array_get(ts, i), "id");
+		if (*n && id >= out[*n - 1])
+			fail_msg("GET %s: id %llu after %llu", path,
+				 (unsigned long long)id,
+				 (unsigned long long)out[*n - 1]);
+		if (*n == cap)
+			fail_msg("GET %s: more tasks than exist", path);
+		out[(*n)++] = id;
+	}
+	next = json_object_get(o, "next_cursor");
+	snprintf(cursor, curlen, "%s",
+		 json_is_null(next) ? "" : json_string_value(next));
+	json_decref(o);
+}
+
+/* Every page of a descending listing: want[0..nwant), newest first. */
+static void
+desc_all(struct fx *f, const char *filter, int per, const uint64_t *want,
+	 size_t nwant)
+{
+	char query[96], cursor[64] = "";
+	uint64_t got[16];
+	size_t n = 0;
+
+	snprintf(query, sizeof(query), "&limit=%d%s", per, filter);
+	for (int page = 0; page < 20; page++) {
+		size_t before = n;
+		desc_page(f, query, got, &n, 16, cursor, sizeof(cursor));
+		assert_true(n - before <= (size_t)per);
+		if (!cursor[0])
+			break;
+		assert_int_equal(n - before, per);
+	}
+	assert_false(cursor[0]);
+	if (n != nwant)
+		fail_msg("order=desc%s: %zu tasks, wanted %zu", query, n, nwant);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(got[i], want[i]);
+}
+
+static int
+cmp_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void
+test_http_tasks_newest_first(void **state)
+{
+	struct fx *f = *state;
+	const ksched_task *ts[4];
+	ksched_task *t[4];
+	uint64_t more[4], all[NTASKS + 5], succ[NTASKS], got[16];
+	uint64_t ready[3], canceled[2];
+	char cursor[64] = "", path[160];
+	size_t n = 0;
+
+	/* Ids interleave states: succeeded, then big ones that stay ready,
+	 * of which the second and fourth are canceled.  Each differs, or it
+	 * would wait on the first (single flight) as a leased task. */
+	submit_work(f);
+	for (int i = 0; i < 4; i++) {
+		char arg[32];
+		snprintf(arg, sizeof(arg), "big-%d", i);
+		ts[i] = t[i] = exec_task(arg, 8000);
+	}
+	assert_int_equal(ksched_client_submit(f->c, ts, 4, more, NULL), 0);
+	for (int i = 0; i < 4; i++)
+		ksched_task_free(t[i]);
+	canceled[0] = more[3];
+	canceled[1] = more[1];
+	assert_int_equal(ksched_client_cancel(f->c, canceled, 2, NULL), 0);
+	memcpy(all, f->ids, sizeof(f->ids));
+	all[NTASKS] = f->big;
+	memcpy(all + NTASKS + 1, more, sizeof(more));
+	qsort(all, NTASKS + 5, sizeof(all[0]), cmp_desc);
+	memcpy(succ, f->ids, sizeof(succ));
+	qsort(succ, NTASKS, sizeof(succ[0]), cmp_desc);
+	ready[0] = more[2];
+	ready[1] = more[0];
+	ready[2] = f->big;
+
+	for (int per = 1; per <= 10; per++)
+		desc_all(f, "", per, all, NTASKS + 5);
+	for (int per = 1; per <= 3; per++) {
+		desc_all(f, "&state=ready", per, ready, 3);
+		desc_all(f, "&state=succeeded", per, succ, NTASKS);
+		desc_all(f, "&state=canceled", per, canceled, 2);
+	}
+	desc_all(f, "&state=dead", 2, NULL, 0);
+
+	/* A cursor belongs to its order and its filter. */
+	desc_page(f, "&limit=3", got, &n, 16, cursor, sizeof(cursor));
+	assert_true(cursor[0]);
+	snprintf(path, sizeof(path), "/api/v1/tasks?cursor=%s", cursor);
+	expect_error(f, path, 400, "other order");
+	snprintf(path, sizeof(path),
+		 "/api/v1/tasks?order=desc&state=ready&cursor=%s", cursor);
+	expect_error(f, path, 400, "another state filter");
+	expect_error(f, "/api/v1/tasks?order=desc&cursor=5.1", 400,
+		     "other order");
+	expect_error(f, "/api/v1/tasks?order=desc&cursor=d3.9", 400,
+		     "another state filter");
+	expect_error(f, "/api/v1/tasks?order=desc&cursor=d.0", 400, "cursor");
+
+	/* A task that changes state between pages is listed once: cancel
+	 * the oldest big one (ready, below the cursor), then go on. */
+	assert_int_equal(n, 3);
+	assert_int_equal(ksched_client_cancel(f->c, &more[0], 1, NULL), 0);
+	for (int page = 0; page < 20 && cursor[0]; page++)
+		desc_page(f, "&limit=3", got, &n, 16, cursor, sizeof(cursor));
+	assert_false(cursor[0]);
+	assert_int_equal(n, NTASKS + 5);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(got[i], all[i]);
+}
+
 static void
 test_http_errors(void **state)
 {
@@ -489,6 +622,8 @@ test_http_errors(void **state)
 	expect_error(f, "/api/v1/tasks?cursor=zz", 400, "cursor");
 	expect_error(f, "/api/v1/tasks?cursor=9.1", 400, "cursor");
 	expect_error(f, "/api/v1/tasks?state=ready&cursor=3.1", 400, "cursor");
+	expect_error(f, "/api/v1/tasks?order=newest", 400, "order: asc or desc");
+	expect_error(f, "/api/v1/tasks?cursor=d.5", 400, "other order");
 	expect_error(f, "/api/v1/tasks?color=red", 400, "unknown parameter");
 	expect_error(f, "/api/v1/stats?x=1", 400, "no parameters");
 	assert_int_equal(fetch(f->port, EVHTTP_REQ_POST, "/api/v1/tasks",
@@ -697,6 +832,7 @@ main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 		T(test_http_stats_workers_history),
 		T(test_http_tasks_and_pending_reason),
+		T(test_http_tasks_newest_first),
 		T(test_http_errors),
 		T(test_http_metrics_pass_promtool),
 		T(test_http_malformed_requests),
