@@ -6,10 +6,11 @@
 //
 // Opens URL (the master's GET /), waits (bounded) until the workers table
 // lists every live worker (those the API calls alive, and every ID given)
-// and at least N tasks; checks that it refreshes by itself, the state filter (with --dead: the "dead"
-// filter shows only dead tasks, that one among them), a task's detail with
-// its attempts (at least N of them), and with --pending the reason a task
-// is not placed; that the charts are drawn; that the page loaded nothing
+// and at least N tasks; checks that the tasks table shows the newest tasks
+// of every state, newest first; that it refreshes by itself; the state
+// filter (with --dead: the "dead" filter shows only dead tasks, that one
+// among them), a task's detail with its attempts (at least N of them), and
+// with --pending the reason a task is not placed; that the charts are drawn; that the page loaded nothing
 // from elsewhere and logged no error.  Saves a screenshot of the whole page
 // to OUT.png (also on failure, to see why) and, with --dead, one with that
 // task's detail open to OUT-task.png.  Exit 0 when all holds, else 1 with a
@@ -94,6 +95,14 @@ async function apiWorkers() {
 }
 
 // The detail panel covers part of the tables: close it first.
+// The ids of the newest n tasks of every state, as the API lists them.
+async function apiNewest(n) {
+	const r = await fetch(new URL(`api/v1/tasks?order=desc&limit=${n}`, o.url));
+	if (!r.ok) throw new Error(`GET api/v1/tasks?order=desc: HTTP ${r.status}`);
+	const j = await r.json();
+	return (j.tasks || []).map((t) => String(t.id));
+}
+
 async function closeDetail() {
 	if (await page.isVisible('#detail'))
 		await page.click('#detail .close');
@@ -160,6 +169,16 @@ async function run() {
 	await step(`tasks table shows ${o.tasks} tasks`, () => page.waitForFunction((n) =>
 		document.querySelectorAll('#tasks tbody tr[data-task-id]').length >= n,
 		o.tasks, { timeout: left() }));
+	// Newest first: unfiltered, the rows are the newest tasks of every
+	// state, in the API's order (no task is submitted meanwhile).
+	await step('tasks table shows the newest tasks first', async () => {
+		const rows = await page.$$eval('#tasks tbody tr[data-task-id]',
+			(rs) => rs.map((r) => r.dataset.taskId));
+		const ids = await apiNewest(rows.length);
+		if (rows.join() !== ids.join())
+			throw new Error(`rows ${rows.slice(0, 12).join(',')}... ` +
+				`but the newest are ${ids.slice(0, 12).join(',')}...`);
+	});
 	// It refreshes by itself: the uptime moves on without a reload.
 	const up = await page.textContent('#uptime');
 	await step('page refreshes by itself', () => page.waitForFunction((u) =>

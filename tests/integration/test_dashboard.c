@@ -7,8 +7,9 @@
  *   - GET / answers the page with its Content-Security-Policy (plain C);
  *   - the JSON API has every field the page reads, as the page reads it;
  *   - tests/browser/dashboard.mjs drives the page in Debian's headless
- *     chromium (playwright-core): the live workers and the tasks are shown,
- *     the state filter and a task's detail work.  Skipped, saying why, when
+ *     chromium (playwright-core): the live workers and the tasks are shown
+ *     (the newest first, past 200 canceled ones), the state filter and a
+ *     task's detail work.  Skipped, saying why, when
  *     node, chromium or tests/browser/node_modules is missing.
  * KSCHED_DASH_SCREENSHOT=FILE.png keeps the browser's screenshot.
  */
@@ -35,6 +36,10 @@
 #define NWORKERS 3
 #define NOK 6
 #define NBUSY 30 /* short sleeps: something for the charts to show */
+/* Canceled before they could run, submitted after the busy ones and before
+ * the rest: more than a page, so that a list that is not newest first
+ * (every state, ascending, as the page once read it) misses the newest. */
+#define NOLD 200
 
 struct fx {
 	char *dir;
@@ -215,6 +220,28 @@ await_state(struct fx *f, uint64_t id, enum ksched_state want)
 }
 
 static void
+submit_canceled(struct fx *f)
+{
+	ksched_task *t[NOLD];
+	uint64_t ids[NOLD];
+	char arg[24];
+
+	for (int i = 0; i < NOLD; i++) {
+		snprintf(arg, sizeof(arg), "old %d", i);
+		t[i] = exec_task("/bin/echo", arg, NULL);
+		ksched_task_set_not_before(t[i], td_now_ms() + 3600 * 1000);
+	}
+	assert_int_equal(ksched_client_submit(f->c,
+					      (const ksched_task *const *)t,
+					      NOLD, ids, NULL),
+			 KSCHED_OK);
+	for (int i = 0; i < NOLD; i++)
+		ksched_task_free(t[i]);
+	assert_int_equal(ksched_client_cancel(f->c, ids, NOLD, NULL),
+			 KSCHED_OK);
+}
+
+static void
 submit_tasks(struct fx *f)
 {
 	char arg[NOK][16];
@@ -222,6 +249,7 @@ submit_tasks(struct fx *f)
 
 	for (int i = 0; i < NBUSY; i++)
 		(void)submit(f, exec_task("/bin/sleep", "0.3", NULL));
+	submit_canceled(f);
 	for (int i = 0; i < NOK; i++) {
 		snprintf(arg[i], sizeof(arg[i]), "ok %d", i);
 		f->ok[i] = submit(f, exec_task("/bin/echo", arg[i], NULL));
@@ -416,7 +444,7 @@ test_dashboard_api_has_what_page_reads(void **state)
 
 	j = get_json("/api/v1/tasks?limit=500");
 	a = json_object_get(j, "tasks");
-	assert_int_equal(json_array_size(a), NBUSY + NOK + 3);
+	assert_int_equal(json_array_size(a), NBUSY + NOLD + NOK + 3);
 	json_array_foreach(a, i, x) {
 		want_int(x, "id");
 		want_str(x, "state");
@@ -424,6 +452,22 @@ test_dashboard_api_has_what_page_reads(void **state)
 		want_int(x, "attempts");
 		want_int(x, "submitted_ms");
 	}
+	json_decref(j);
+
+	/* What the table asks for: the newest of every state, newest first
+	 * (the slow task was submitted last), with more to come. */
+	j = get_json("/api/v1/tasks?order=desc&limit=100");
+	a = json_object_get(j, "tasks");
+	assert_int_equal(json_array_size(a), 100);
+	json_array_foreach(a, i, x) {
+		json_int_t id = json_integer_value(json_object_get(x, "id"));
+		if (i == 0)
+			assert_int_equal(id, f->slow);
+		else
+			assert_true(id < json_integer_value(json_object_get(
+					      json_array_get(a, i - 1), "id")));
+	}
+	want_str(j, "next_cursor");
 	json_decref(j);
 
 	/* The dead task: two attempts, both failed, with timings. */
