@@ -33,8 +33,9 @@ const char ctl_help[] =
 "                                     stopped by their worker)\n"
 "  retry ID...                        re-queue dead tasks, fresh budget\n"
 "  drain WORKER                       give a worker no new work\n"
-"  list [--state S] [--limit N] [--cursor C]   list tasks (default: the\n"
-"                                     pending, ready and leased ones)\n"
+"  list [--state S] [--limit N] [--cursor C] [--newest]   list tasks\n"
+"                                     (default: the pending, ready and\n"
+"                                     leased ones; --newest: newest first)\n"
 "  workers                            show the workers\n"
 "  stats                              show the master's counters\n"
 "  cache invalidate KEY|--kind K|--all   drop cached results\n"
@@ -60,7 +61,7 @@ static const struct {
 	{"submit", cmd_submit, "pcmgrbTLNklyePFfw"}, {"status", cmd_status, ""},
 	{"result", cmd_result, ""}, {"wait", cmd_wait, "as"},
 	{"cancel", cmd_cancel, ""}, {"retry", cmd_retry, ""},
-	{"drain", cmd_drain, ""}, {"list", cmd_list, "Snu"},
+	{"drain", cmd_drain, ""}, {"list", cmd_list, "SnuW"},
 	{"workers", cmd_workers, ""}, {"stats", cmd_stats, ""},
 	{"cache", cmd_cache, "ka"}, {"top", cmd_top, "iO"}};
 /* clang-format on */

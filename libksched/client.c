@@ -655,10 +655,10 @@ ksched_client_drain(ksched_client *c, const char *worker, uint32_t *running)
 
 /* ---- list, workers, stats, cache ---------------------------------------- */
 
-ksched_err
-ksched_client_list(ksched_client *c, enum ksched_state st, uint64_t cursor,
-		   size_t limit, struct ksched_task_status *out, size_t *n,
-		   uint64_t *next)
+static ksched_err
+list_call(ksched_client *c, enum ksched_state st, uint64_t cursor, bool desc,
+	  size_t limit, struct ksched_task_status *out, size_t *n,
+	  uint64_t *next)
 {
 	Ksched__Request req = KSCHED__REQUEST__INIT;
 	Ksched__ListReq lr = KSCHED__LIST_REQ__INIT;
@@ -678,12 +678,21 @@ ksched_client_list(ksched_client *c, enum ksched_state st, uint64_t cursor,
 	lr.state = (uint32_t)st;
 	lr.cursor = cursor;
 	lr.limit = (uint32_t)limit;
+	lr.desc = desc;
 	req.body_case = KSCHED__REQUEST__BODY_LIST;
 	req.list = &lr;
 	if ((e = call(c, &req, KSCHED__REPLY__BODY_LIST, c->timeout_ms, &r)))
 		return e;
 	if (r->list->n_tasks > limit)
 		return count_mismatch(c, r, "list", r->list->n_tasks, limit);
+	/* A master older than the field lists in id order: say so rather
+	 * than hand back the oldest tasks as the newest. */
+	if (desc && !r->list->desc) {
+		ksched__proto_reply_free(r);
+		seterr(c, "list: the master cannot list newest first (it is "
+			  "older than this client)");
+		return KSCHED_EPROTO;
+	}
 	for (size_t i = 0; i < r->list->n_tasks; i++)
 		status_from_pb(r->list->tasks[i], &out[i]);
 	*n = r->list->n_tasks;
@@ -691,6 +700,23 @@ ksched_client_list(ksched_client *c, enum ksched_state st, uint64_t cursor,
 		*next = r->list->next;
 	ksched__proto_reply_free(r);
 	return KSCHED_OK;
+}
+
+ksched_err
+ksched_client_list(ksched_client *c, enum ksched_state st, uint64_t cursor,
+		   size_t limit, struct ksched_task_status *out, size_t *n,
+		   uint64_t *next)
+{
+	return list_call(c, st, cursor, false, limit, out, n, next);
+}
+
+ksched_err
+ksched_client_list_desc(ksched_client *c, enum ksched_state st,
+			uint64_t cursor, size_t limit,
+			struct ksched_task_status *out, size_t *n,
+			uint64_t *next)
+{
+	return list_call(c, st, cursor, true, limit, out, n, next);
 }
 
 static void

@@ -359,7 +359,10 @@ op_list(struct ksched_master *m, struct mctx *x, Ksched__ListReq *r)
 
 	if (!e && r->state >= KSCHED_STATE_COUNT)
 		e = KSCHED_EINVAL;
-	if (!e)
+	if (!e && r->desc)
+		e = ksched_queue_list_desc(m->q, (enum ksched_state)r->state,
+					   r->cursor, limit, ids, &n, &next);
+	else if (!e)
 		e = ksched_queue_list(m->q, (enum ksched_state)r->state,
 				      r->cursor, limit, ids, &n, &next);
 	if (!e)
@@ -370,6 +373,7 @@ op_list(struct ksched_master *m, struct mctx *x, Ksched__ListReq *r)
 		body.n_tasks = n;
 		body.tasks = ptrs;
 		body.next = next;
+		body.desc = r->desc;
 		rep.body_case = KSCHED__REPLY__BODY_LIST;
 		rep.list = &body;
 		ksched__master_reply(x, &rep);

@@ -23,6 +23,7 @@ struct ctl {
 	bool json, tty;	    /* --json; stderr is a terminal (progress) */
 	bool all, wait;	    /* --all; submit --wait */
 	bool once;	    /* top --once */
+	bool newest;	    /* list --newest */
 	const char *kind, *file, *payload, *pfile; /* --kind, submit --... */
 	json_t *spec; /* submit: the task flags as a tasks-file line */
 	enum ksched_state state; /* list --state, or KSCHED_STATE_COUNT */

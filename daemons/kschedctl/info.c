@@ -8,6 +8,15 @@
 
 /* ---- list, workers, stats, cache ---------------------------------------- */
 
+static int
+id_desc(const void *a, const void *b)
+{
+	uint64_t x = ((const struct ksched_task_status *)a)->id,
+		 y = ((const struct ksched_task_status *)b)->id;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
 int
 cmd_list(struct ctl *k, int argc, char **argv)
 {
@@ -28,18 +37,23 @@ cmd_list(struct ctl *k, int argc, char **argv)
 		rc = connect_master(k);
 	for (int s = 0; !rc && !e && s <= (any ? KSCHED_STATE_LEASED : 0);
 	     s++) {
-		e = ksched_client_list(k->c,
-				       any ? (enum ksched_state)s : k->state,
-				       (uint64_t)k->cursor, (size_t)k->limit,
-				       out + total, &n, &next);
+		e = (k->newest ? ksched_client_list_desc : ksched_client_list)(
+			k->c, any ? (enum ksched_state)s : k->state,
+			(uint64_t)k->cursor, (size_t)k->limit, out + total, &n,
+			&next);
 		total += n;
 	}
+	/* Newest first across the states too: ids grow with submission. */
+	if (!rc && !e && k->newest && any)
+		qsort(out, total, sizeof(*out), id_desc);
 	if (!rc && e)
 		rc = ctl_fail(k, e);
 	if (!rc && next && !any && !k->json)
 		fprintf(stderr,
-			"more: kschedctl list --state %s --cursor %llu\n",
-			ksched_state_name(k->state), (unsigned long long)next);
+			"more: kschedctl list --state %s%s --cursor %llu\n",
+			ksched_state_name(k->state),
+			k->newest ? " --newest" : "",
+			(unsigned long long)next);
 	if (!rc) {
 		a = statuses_json(out, total);
 		rc = emit(k,

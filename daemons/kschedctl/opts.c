@@ -99,7 +99,8 @@ static const struct option opts[] = {
 	{"file", 1, NULL, 'f'}, {"wait", 0, NULL, 'w'}, {"all", 0, NULL, 'a'},
 	{"timeout-s", 1, NULL, 's'}, {"state", 1, NULL, 'S'},
 	{"limit", 1, NULL, 'n'}, {"cursor", 1, NULL, 'u'},
-	{"interval", 1, NULL, 'i'}, {"once", 0, NULL, 'O'}, {NULL, 0, NULL, 0}};
+	{"interval", 1, NULL, 'i'}, {"once", 0, NULL, 'O'},
+	{"newest", 0, NULL, 'W'}, {NULL, 0, NULL, 0}};
 
 /* Numbers: submit's set the tasks-file field key; seconds are made ms. */
 #define SECS_MAX 1000000000000 /* ms */
@@ -188,6 +189,7 @@ take_opt(struct ctl *k, int o, const char *name, const char *arg)
 	k->wait = k->wait || o == 'w';
 	k->all = k->all || o == 'a';
 	k->once = k->once || o == 'O';
+	k->newest = k->newest || o == 'W';
 	if (o == 'N')
 		json_object_set_new(k->spec, "no_cache", json_true());
 	if (o == 'h') {

@@ -196,6 +196,15 @@ KSCHED_API KSCHED_NODISCARD ksched_err ksched_client_list(
     struct ksched_task_status *out, size_t *n, uint64_t *next);
 
 /*
+ * ksched_client_list_desc: as ksched_client_list, newest first: ids below
+ * cursor (0 to start from the newest), in decreasing order.  KSCHED_EPROTO
+ * from a master too old to list so.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err ksched_client_list_desc(
+    ksched_client *c, enum ksched_state st, uint64_t cursor, size_t limit,
+    struct ksched_task_status *out, size_t *n, uint64_t *next);
+
+/*
  * ksched_client_workers: a snapshot of every worker the master knows: *out
  * (free with ksched_free(); NULL when *n is 0) gets *n entries.
  */

@@ -5,8 +5,9 @@
  * side of kschedctl and the daemons' logs: `top` against a live master
  * with workers (a plain snapshot when stdout is not a terminal; on a
  * pseudo-terminal, q and SIGTERM quit at once and give the terminal back),
- * progress as plain lines when stderr is not a terminal, and
- * --log-format json giving JSON lines, --log-level leaving out lower levels.
+ * progress as plain lines when stderr is not a terminal, `list --newest`
+ * paging newest first, and --log-format json giving JSON lines,
+ * --log-level leaving out lower levels.
  */
 #define _XOPEN_SOURCE 700
 #define _DEFAULT_SOURCE /* TIOCSWINSZ, struct dirent d_type */
@@ -379,6 +380,65 @@ ctl(const struct fx *f, const char *args)
 		   120 * tu_slow(), td_bindir(), f->url_c, args);
 }
 
+/* `kschedctl --json list ARGS`: the ids into ids[0..*n), its next. */
+static uint64_t
+list_ids(const struct fx *f, const char *args, uint64_t *ids, size_t *n,
+	 size_t cap)
+{
+	char *out = ctl(f, args);
+	json_t *j = json_loads(out, 0, NULL), *t;
+	uint64_t next;
+	size_t i;
+
+	if (!json_is_array(json_object_get(j, "tasks")))
+		fail_msg("kschedctl %s: %s", args, out);
+	json_array_foreach(json_object_get(j, "tasks"), i, t) {
+		assert_true(*n < cap);
+		ids[(*n)++] = (uint64_t)json_integer_value(
+		    json_object_get(t, "id"));
+	}
+	next = (uint64_t)json_integer_value(json_object_get(j, "next"));
+	json_decref(j);
+	free(out);
+	return next;
+}
+
+/* list --newest pages a state newest first: the ascending list reversed. */
+static void
+test_list_newest(void **state)
+{
+	struct fx *f = *state;
+	uint64_t asc[64], desc[64], next = 0;
+	size_t na = 0, nd = 0, per;
+	char args[160];
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(args, sizeof(args),
+			 "submit --wait -- /bin/echo newest-%d >/dev/null", i);
+		free(ctl(f, args));
+	}
+	(void)list_ids(f, "--json list --state succeeded --limit 64", asc,
+		       &na, 64);
+	assert_true(na >= 5 && na < 64);
+	per = na / 3 + 1;
+	for (int page = 0; page < 8; page++) {
+		size_t before = nd;
+		snprintf(args, sizeof(args),
+			 "--json list --state succeeded --newest --limit %zu "
+			 "--cursor %llu",
+			 per, (unsigned long long)next);
+		next = list_ids(f, args, desc, &nd, 64);
+		assert_true(nd - before <= per);
+		if (!next)
+			break;
+		assert_int_equal(next, desc[nd - 1]);
+	}
+	assert_int_equal(next, 0);
+	assert_int_equal(nd, na);
+	for (size_t i = 0; i < nd; i++)
+		assert_int_equal(desc[i], asc[na - 1 - i]);
+}
+
 /* Wait (bounded) until the master counts a dead task. */
 static void
 one_dead_task(const struct fx *f)
@@ -684,6 +744,7 @@ main(void)
 	    cmocka_unit_test(test_top_no_master),
 	};
 	const struct CMUnitTest live[] = {
+	    cmocka_unit_test(test_list_newest),
 	    cmocka_unit_test(test_top_plain_snapshot),
 	    cmocka_unit_test(test_top_q_quits_on_a_terminal),
 	    cmocka_unit_test(test_top_sigterm_restores_the_terminal),

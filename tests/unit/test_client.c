@@ -173,11 +173,40 @@ fake_tasks(const Ksched__Request *q, struct scratch *s, Ksched__Reply *r)
 	}
 }
 
+/* Descending from this cursor, the fake acts as a master older than
+ * ListReq.desc: it ignores the field and lists in id order. */
+#define OLD_MASTER_CURSOR 500
+
+/* Newest first: ids below cursor (0: below 10), up to 3 of them. */
+static void
+fake_list_desc(const Ksched__ListReq *q, struct scratch *s, Ksched__Reply *r)
+{
+	uint64_t top = q->cursor ? q->cursor : 10;
+	size_t n = 0;
+
+	ksched__list_rep__init(&s->list);
+	for (uint64_t id = top - 1; id >= 1 && n < 3 && n < q->limit; id--) {
+		fake_status(id, &s->ts[n]);
+		s->ts[n].state = q->state;
+		s->tsp[n] = &s->ts[n];
+		n++;
+	}
+	s->list.n_tasks = n;
+	s->list.tasks = s->tsp;
+	s->list.next = n && s->ts[n - 1].id > 1 ? s->ts[n - 1].id : 0;
+	s->list.desc = true;
+	r->list = &s->list;
+}
+
 static void
 fake_list(const Ksched__ListReq *q, struct scratch *s, Ksched__Reply *r)
 {
 	size_t n = q->limit < 3 ? q->limit : 3;
 
+	if (q->desc && q->cursor != OLD_MASTER_CURSOR) {
+		fake_list_desc(q, s, r);
+		return;
+	}
 	ksched__list_rep__init(&s->list);
 	for (size_t i = 0; i < n; i++) {
 		fake_status(q->cursor + 1 + i, &s->ts[i]);
@@ -766,6 +795,57 @@ test_client_list(void **state)
 	assert_int_equal(ksched_client_list(c, KSCHED_STATE_READY, 0,
 					    KSCHED_CLIENT_LIST_MAX + 1, out, &n,
 					    NULL),
+			 KSCHED_EINVAL);
+	ksched_client_close(c);
+}
+
+static void
+test_client_list_desc(void **state)
+{
+	struct ksched_task_status out[10];
+	ksched_client *c = client();
+	Ksched__Request *q;
+	uint64_t next = 0, seen = 10;
+	size_t n, total = 0;
+
+	(void)state;
+	/* Pages newest first: 9, 8, 7 | 6, 5, 4 | 3, 2, 1 and no cursor. */
+	for (int page = 0; page < 5; page++) {
+		assert_int_equal(ksched_client_list_desc(c, KSCHED_STATE_DEAD,
+							 next, 10, out, &n,
+							 &next),
+				 KSCHED_OK);
+		q = last_request();
+		assert_int_equal(q->body_case, KSCHED__REQUEST__BODY_LIST);
+		assert_true(q->list->desc);
+		assert_int_equal(q->list->state, KSCHED_STATE_DEAD);
+		ksched__request__free_unpacked(q, NULL);
+		for (size_t i = 0; i < n; i++) {
+			assert_int_equal(out[i].id, seen - 1);
+			seen = out[i].id;
+		}
+		total += n;
+		if (!next)
+			break;
+	}
+	assert_int_equal(total, 9);
+	/* The ascending call does not ask for desc. */
+	assert_int_equal(
+	    ksched_client_list(c, KSCHED_STATE_READY, 0, 2, out, &n, &next),
+	    KSCHED_OK);
+	q = last_request();
+	assert_false(q->list->desc);
+	ksched__request__free_unpacked(q, NULL);
+	/* A master that ignores the field: an error, not the oldest. */
+	n = 99;
+	assert_int_equal(ksched_client_list_desc(c, KSCHED_STATE_READY,
+						 OLD_MASTER_CURSOR, 10, out,
+						 &n, &next),
+			 KSCHED_EPROTO);
+	assert_int_equal(n, 0);
+	assert_non_null(strstr(ksched_client_last_error(c), "newest first"));
+	assert_int_equal(ksched_client_list_desc(c, KSCHED_STATE_COUNT, 0, 1,
+						 out, &n, NULL),
 			 KSCHED_EINVAL);
 	ksched_client_close(c);
 }
@@ -1432,6 +1512,7 @@ main(void)
 	    T(test_client_wait),
 	    T(test_client_cancel),
 	    T(test_client_list),
+	    T(test_client_list_desc),
 	    T(test_client_workers),
 	    T(test_client_stats),
 	    T(test_client_cache_invalidate),
