@@ -29,7 +29,7 @@ KS_WARN   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 KS_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -pthread \
              -fvisibility=hidden $(KS_WARN) -Iinclude -Ilibksched -I$(B)/gen \
              -MMD -MP
-KS_LIBS   := -llmdb -lxxhash -lprotobuf-c -lnng -ljansson -levent_core \
+KS_LIBS   := -llmdb -lxxhash -lprotobuf-c -lnng -ljansson -lz -levent_core \
              -levent_extra -levent_pthreads -lpthread -lm
 TEST_LIBS := -lcmocka
 
@@ -123,7 +123,8 @@ $(B)/bin/%: daemons/%.c $(STATIC_LIB)
 
 # --- dependencies ------------------------------------------------------------
 DEB_PKGS := libevent-dev libnng-dev liblmdb-dev libxxhash-dev libcmocka-dev \
-            libprotobuf-c-dev protobuf-c-compiler libjansson-dev pkg-config \
+            libprotobuf-c-dev protobuf-c-compiler libjansson-dev zlib1g-dev \
+            pkg-config \
             gcc make
 BENCH_PKGS := beanstalkd
 
