@@ -189,6 +189,34 @@ test_sim_walltime_kill(void **state)
 	ksched_sim_workload_free(w);
 }
 
+/* A killed gang frees every part's node; the next gang runs there. */
+static void
+test_sim_walltime_kill_gang(void **state)
+{
+	ksched_sim_workload *w;
+	ksched_sim_cluster *c = cluster("2x(cpu=1)");
+	struct ksched_sim_opts o;
+	struct ksched_sim_job a = job(1, 0, 20, 2), b = job(2, 0, 5, 2);
+	ksched_sim_result *r;
+
+	(void)state;
+	a.walltime_ms = 10000;
+	assert_int_equal(ksched_sim_workload_new("gangkill", 2, &w),
+			 KSCHED_OK);
+	assert_int_equal(ksched_sim_workload_add(w, &a), KSCHED_OK);
+	assert_int_equal(ksched_sim_workload_add(w, &b), KSCHED_OK);
+	opts(&o, "binpack");
+	r = run(w, c, &o);
+	assert_int_equal(ksched_sim_result_job(r, 0)->outcome,
+			 KSCHED_SIM_KILLED);
+	assert_int_equal(ksched_sim_result_job(r, 0)->finish_ms, 10000);
+	assert_int_equal(ksched_sim_result_job(r, 1)->outcome, KSCHED_SIM_DONE);
+	assert_int_equal(ksched_sim_result_job(r, 1)->start_ms, 10000);
+	ksched_sim_result_free(r);
+	ksched_sim_cluster_free(c);
+	ksched_sim_workload_free(w);
+}
+
 /* A worker death re-queues its job (the master's path); the repaired
  * worker runs it again from the start. */
 static void
@@ -346,7 +374,7 @@ static void
 test_sim_fcfs_in_order(void **state)
 {
 	ksched_sim_workload *w;
-	ksched_sim_cluster *c = cluster("16x(cpu=1)");
+	ksched_sim_cluster *c;
 	struct ksched_sim_opts o;
 	ksched_sim_result *r;
 	int64_t last = -1;
@@ -354,6 +382,7 @@ test_sim_fcfs_in_order(void **state)
 	(void)state;
 	if (!have_policy("fcfs"))
 		skip();
+	c = cluster("16x(cpu=1)");
 	w = synthetic(1000, 3);
 	opts(&o, "fcfs");
 	r = run(w, c, &o);
@@ -375,6 +404,7 @@ main(void)
 		cmocka_unit_test(test_sim_two_waves),
 		cmocka_unit_test(test_sim_gang_and_reject),
 		cmocka_unit_test(test_sim_walltime_kill),
+		cmocka_unit_test(test_sim_walltime_kill_gang),
 		cmocka_unit_test(test_sim_failure_and_repair),
 		cmocka_unit_test(test_sim_bad_options),
 		cmocka_unit_test(test_sim_deterministic_synthetic),
