@@ -615,6 +615,12 @@ ksched_policy_name(const ksched_policy *p)
 	return p ? p->name : NULL;
 }
 
+void *
+ksched__policy_state(const ksched_policy *p)
+{
+	return p ? p->state : NULL;
+}
+
 void
 ksched_policy_event(ksched_policy *p, const struct ksched_policy_event *ev)
 {
@@ -652,8 +658,9 @@ fits(const struct ksched_resources *cap, const struct ksched_resources *used,
 	       need->slots <= cap->slots - used->slots;
 }
 
-static void
-res_add(struct ksched_resources *a, const struct ksched_resources *b, int s)
+void
+ksched__res_add(struct ksched_resources *a, const struct ksched_resources *b,
+		int s)
 {
 	a->cpu_milli += s * b->cpu_milli;
 	a->mem_mb += s * b->mem_mb;
@@ -661,9 +668,8 @@ res_add(struct ksched_resources *a, const struct ksched_resources *b, int s)
 	a->slots += s * b->slots;
 }
 
-/* One part of t: its need with one slot. */
-static struct ksched_resources
-part_need(const struct ksched_task_view *t)
+struct ksched_resources
+ksched__policy_part_need(const struct ksched_task_view *t)
 {
 	struct ksched_resources r = t->need;
 
@@ -671,16 +677,16 @@ part_need(const struct ksched_task_view *t)
 	return r;
 }
 
-static bool
-task_sane(const struct ksched_task_view *t)
+bool
+ksched__policy_task_sane(const struct ksched_task_view *t)
 {
 	return t->nodes >= 1 && t->need.cpu_milli >= 0 && t->need.mem_mb >= 0 &&
 	       t->need.gpus >= 0 && (t->nselector == 0 || t->selector);
 }
 
-static bool
-labels_match(const struct ksched_task_view *t,
-	     const struct ksched_worker_view *w)
+bool
+ksched__policy_labels_match(const struct ksched_task_view *t,
+			    const struct ksched_worker_view *w)
 {
 	for (size_t i = 0; i < t->nselector; i++) {
 		const struct ksched_label_view *s = &t->selector[i];
@@ -703,19 +709,20 @@ static bool
 worker_takes(const struct ksched_task_view *t,
 	     const struct ksched_worker_view *w)
 {
-	struct ksched_resources need = part_need(t);
+	struct ksched_resources need = ksched__policy_part_need(t);
 
 	return w->state == KSCHED_WORKER_ALIVE &&
-	       fits(&w->capacity, &w->allocated, &need) && labels_match(t, w);
+	       fits(&w->capacity, &w->allocated, &need) &&
+	       ksched__policy_labels_match(t, w);
 }
 
 static void
 take(struct place *pl, const struct ksched_task_view *t, size_t pos,
      uint32_t rank)
 {
-	struct ksched_resources need = part_need(t);
+	struct ksched_resources need = ksched__policy_part_need(t);
 
-	res_add(&pl->ws[pos].allocated, &need, 1);
+	ksched__res_add(&pl->ws[pos].allocated, &need, 1);
 	pl->ws[pos].running++;
 	pl->out[pl->n].task = t->id;
 	pl->out[pl->n].worker = pl->ws[pos].index;
@@ -791,7 +798,7 @@ static void
 place_one(struct place *pl, const struct ksched_task_view *t)
 {
 	const struct ksched_policy_ops *o = &pl->p->ops;
-	const struct ksched_resources need = part_need(t);
+	const struct ksched_resources need = ksched__policy_part_need(t);
 	size_t nw = pl->v->nworkers, want = sample_want(pl->p, nw);
 	size_t start = want == SIZE_MAX ? 0 : pl->p->next_start % nw;
 	size_t found = 0, best = SIZE_MAX, i;
@@ -805,7 +812,7 @@ place_one(struct place *pl, const struct ksched_task_view *t)
 
 		if (w->state != KSCHED_WORKER_ALIVE ||
 		    !fits(&w->capacity, &w->allocated, &need) ||
-		    (t->nselector && !labels_match(t, w)) ||
+		    (t->nselector && !ksched__policy_labels_match(t, w)) ||
 		    (o->filter && !o->filter(pl->p->state, t, w)))
 			continue;
 		found++;
@@ -831,7 +838,7 @@ place_task(struct place *pl, const struct ksched_task_view *t,
 	const struct ksched_policy_ops *o = &pl->p->ops;
 	size_t nc = 0, k = (size_t)t->nodes;
 
-	if (!task_sane(t) || t->nodes > (int64_t)pl->v->nworkers ||
+	if (!ksched__policy_task_sane(t) || t->nodes > (int64_t)pl->v->nworkers ||
 	    k > pl->outmax - pl->n)
 		return;
 	if (k == 1) {
@@ -918,7 +925,7 @@ check_group(const struct place *pl, const struct ksched_task_view *t,
 {
 	if (!t)
 		return "task not in the queue";
-	if (!task_sane(t) || (int64_t)k != t->nodes)
+	if (!ksched__policy_task_sane(t) || (int64_t)k != t->nodes)
 		return "gang needs every rank exactly once";
 	for (size_t i = 0; i < k; i++) {
 		if (g[i].rank != i)
@@ -954,8 +961,8 @@ accept_group(struct place *pl, const struct ksched_placement *g, size_t k,
 		return;
 	/* Undo the parts taken: all or nothing. */
 	for (size_t j = 0; j < i; j++) {
-		struct ksched_resources need = part_need(t);
-		res_add(&pl->ws[pos[j]].allocated, &need, -1);
+		struct ksched_resources need = ksched__policy_part_need(t);
+		ksched__res_add(&pl->ws[pos[j]].allocated, &need, -1);
 		pl->ws[pos[j]].running--;
 		pl->n--;
 	}

@@ -614,5 +614,7 @@ static const struct ksched_policy_ops fair_ops = {
 
 const struct ksched_policy_ops *const ksched__policy_builtins[] = {
 	&least_loaded_ops, &round_robin_ops, &priority_ops, &binpack_ops,
-	&spread_ops,	   &fair_ops,	     NULL,
+	&spread_ops,	   &fair_ops,	     &ksched__policy_fcfs,
+	&ksched__policy_sjf, &ksched__policy_easy, &ksched__policy_conservative,
+	NULL,
 };

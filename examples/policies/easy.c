@@ -355,7 +355,7 @@ easy_select(void *state, const struct ksched_select_view *view,
 static const struct ksched_policy_ops easy_ops = {
 	.abi = KSCHED_POLICY_ABI,
 	.size = sizeof(struct ksched_policy_ops),
-	.name = "easy",
+	.name = "easy_example", /* "easy" is the built-in */
 	.create = easy_create,
 	.destroy = easy_destroy,
 	.select = easy_select,

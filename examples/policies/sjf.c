@@ -40,7 +40,7 @@ sjf_compare(void *state, const struct ksched_task_view *a,
 static const struct ksched_policy_ops sjf_ops = {
 	.abi = KSCHED_POLICY_ABI,
 	.size = sizeof(struct ksched_policy_ops),
-	.name = "sjf",
+	.name = "sjf_example", /* "sjf" is the built-in */
 	.compare = sjf_compare,
 };
 

@@ -1,0 +1,568 @@
+/*
+ * Unit tests for the rigid-job built-ins (libksched/policy_backfill.c):
+ * fcfs, sjf, easy (machine-level and count-based reservations) and
+ * conservative, on hand-built views, then a randomized property test in
+ * virtual time (tests/rigidsim.h): every placement fits, fcfs never starts
+ * a job before an earlier one, and no job starts later than the
+ * reservation it was given (easy: when it became the head; conservative:
+ * when it was first reserved).
+ */
+#define _XOPEN_SOURCE 700
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ksched/policy.h"
+#include "policy_backfill.h"
+#include "policy_int.h"
+#include "../rigidsim.h"
+#include "../testutil.h"
+
+#define MAXM 16
+#define MAXQ 16
+#define MAXR 32
+#define MAXO 32
+
+/* ---- a hand-built cluster of one-slot machines ------------------------------- */
+
+struct cl {
+	int64_t now;
+	struct ksched_worker_view all[MAXM], vw[MAXM];
+	size_t nm;
+	struct ksched_task_view q[MAXQ];
+	size_t nq;
+	struct ksched_running_view r[MAXR];
+	size_t nr;
+	struct ksched_placement out[MAXO];
+	size_t n;
+};
+
+static void
+cl_init(struct cl *c, size_t nm)
+{
+	memset(c, 0, sizeof(*c));
+	c->nm = nm;
+	for (size_t i = 0; i < nm; i++) {
+		c->all[i].index = (uint32_t)i;
+		c->all[i].id = "m";
+		c->all[i].capacity = (struct ksched_resources){1000, 1024, 0, 1};
+		c->all[i].state = KSCHED_WORKER_ALIVE;
+	}
+}
+
+/* Queue job id (in queue order: call in submission order). */
+static void
+cl_job(struct cl *c, uint64_t id, int64_t nodes, int64_t wall)
+{
+	struct ksched_task_view *t = &c->q[c->nq++];
+
+	memset(t, 0, sizeof(*t));
+	t->id = id;
+	t->kind = "rigid";
+	t->user = "";
+	t->need = (struct ksched_resources){1000, 0, 0, 1};
+	t->nodes = nodes;
+	t->submitted = (int64_t)id;
+	t->timeout_ms = wall;
+	t->est_runtime_ms = wall;
+}
+
+/* Machine m runs task until end (listed in running if listed). */
+static void
+cl_busy(struct cl *c, uint32_t m, uint64_t task, int64_t end, bool listed)
+{
+	c->all[m].allocated = (struct ksched_resources){1000, 0, 0, 1};
+	c->all[m].running = 1;
+	if (listed)
+		c->r[c->nr++] = (struct ksched_running_view){
+			task, m, {1000, 0, 0, 1}, 0, end, ""};
+}
+
+/* nm machines, 0 and 1 busy until 100 (tasks 90 and 91, listed). */
+static void
+cl_two_busy(struct cl *c, size_t nm)
+{
+	cl_init(c, nm);
+	cl_busy(c, 0, 90, 100, true);
+	cl_busy(c, 1, 91, 100, true);
+}
+
+static void
+cl_place(ksched_policy *p, struct cl *c)
+{
+	struct ksched_select_view v = {c->now, c->q, c->nq, c->vw, 0, c->r,
+				       c->nr};
+
+	for (size_t i = 0; i < c->nm; i++)
+		if (!c->all[i].allocated.slots)
+			c->vw[v.nworkers++] = c->all[i];
+	assert_int_equal(ksched_policy_place(p, &v, c->out, MAXO, &c->n),
+			 KSCHED_OK);
+}
+
+/* The workers job got, ascending by rank, as a bit mask; 0 if none. */
+static unsigned
+on(const struct cl *c, uint64_t id)
+{
+	unsigned mask = 0;
+	uint32_t rank = 0;
+
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->out[i].task != id)
+			continue;
+		assert_int_equal(c->out[i].rank, rank++);
+		assert_false(mask & 1u << c->out[i].worker);
+		mask |= 1u << c->out[i].worker;
+	}
+	return mask;
+}
+
+static ksched_policy *
+load(const char *spec)
+{
+	ksched_policy *p = NULL;
+	char err[512];
+
+	if (ksched_policy_load(spec, &p, err, sizeof(err)) != KSCHED_OK)
+		fail_msg("load %s: %s", spec, err);
+	return p;
+}
+
+static int64_t
+reserved(const ksched_policy *p, uint64_t id)
+{
+	int64_t start = -1;
+
+	return ksched__backfill_reserved(p, id, &start) ? start : -1;
+}
+
+/* ---- hand-built cases ------------------------------------------------------------- */
+
+static void
+test_backfill_loads_and_refuses_bad_options(void **state)
+{
+	const char *good[] = {"fcfs",	      "fcfs:skip=1", "sjf",
+			      "sjf:skip=0",   "easy",	     "easy:reserve=count",
+			      "easy:reserve=machine", "conservative"};
+	const char *bad[] = {"fcfs:skip=2", "sjf:skip=yes", "easy:reserve=all"};
+	ksched_policy *p;
+	char err[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ksched_policy_free(load(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		p = NULL;
+		assert_int_equal(ksched_policy_load(bad[i], &p, err, sizeof(err)),
+				 KSCHED_EINVAL);
+		assert_null(p);
+		assert_non_null(strstr(err, "create() failed"));
+	}
+}
+
+/* 4 machines, 0 and 1 busy until 100; job 1 needs 3, job 2 needs 1. */
+static void
+blocked_cluster(struct cl *c)
+{
+	cl_two_busy(c, 4);
+	cl_job(c, 1, 3, 50);
+	cl_job(c, 2, 1, 10);
+}
+
+static void
+test_backfill_fcfs_never_passes_a_waiting_job(void **state)
+{
+	ksched_policy *p;
+	struct cl c;
+
+	(void)state;
+	blocked_cluster(&c);
+	p = load("fcfs");
+	cl_place(p, &c);
+	assert_int_equal(c.n, 0); /* job 2 fits, but job 1 waits */
+	ksched_policy_free(p);
+
+	p = load("fcfs:skip=1");
+	cl_place(p, &c);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(on(&c, 2), 1u << 2);
+	ksched_policy_free(p);
+
+	/* sjf: job 2 is shorter, so it goes first; then job 1 blocks. */
+	cl_job(&c, 3, 1, 20);
+	p = load("sjf");
+	cl_place(p, &c);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(on(&c, 2), 1u << 2);
+	assert_int_equal(on(&c, 3), 1u << 3);
+	ksched_policy_free(p);
+}
+
+static void
+test_backfill_takes_the_lowest_machine_ids(void **state)
+{
+	const char *pols[] = {"fcfs", "sjf", "easy", "easy:reserve=count",
+			      "conservative"};
+	struct cl c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+		ksched_policy *p = load(pols[i]);
+		cl_init(&c, 8);
+		cl_busy(&c, 1, 90, 100, true);
+		cl_busy(&c, 3, 91, 100, true);
+		cl_job(&c, 1, 3, 50);
+		cl_job(&c, 2, 1, 50);
+		cl_place(p, &c);
+		assert_int_equal(on(&c, 1), 1u << 0 | 1u << 2 | 1u << 4);
+		assert_int_equal(on(&c, 2), 1u << 5);
+		ksched_policy_free(p);
+	}
+}
+
+/*
+ * 4 machines, 0 and 1 busy until 100, 2 and 3 free.  The head needs 3
+ * for 50: machine-level, it reserves 0, 1, 2 (the lowest that are free at
+ * 100); count-based, it needs 3 at 100 and 4 will be free: 1 spare.  A long
+ * job of 1 then goes on 3 (the machine the head does not reserve) with
+ * machine-level reservations, on 2 (the lowest free) with the count.
+ */
+static void
+test_backfill_machine_and_count_reservations_differ(void **state)
+{
+	ksched_policy *p;
+	struct cl c;
+
+	(void)state;
+	cl_two_busy(&c, 4);
+	cl_job(&c, 1, 3, 50);
+	cl_job(&c, 2, 1, 1000);
+	cl_job(&c, 3, 1, 1000);
+
+	p = load("easy");
+	cl_place(p, &c);
+	assert_int_equal(reserved(p, 1), 100);
+	assert_int_equal(on(&c, 1), 0);
+	assert_int_equal(on(&c, 2), 1u << 3);
+	assert_int_equal(on(&c, 3), 0); /* would delay the head */
+	ksched_policy_free(p);
+
+	p = load("easy:reserve=count");
+	cl_place(p, &c);
+	assert_int_equal(reserved(p, 1), 100);
+	assert_int_equal(on(&c, 2), 1u << 2);
+	assert_int_equal(on(&c, 3), 0); /* no spare machine left */
+	ksched_policy_free(p);
+}
+
+/*
+ * 4 machines, 0 and 1 busy until 100.  The head needs all 4: reserved at
+ * 100.  A job of 1 for 50 ends before and backfills; one for 200 would
+ * delay the head and waits (easy), or is reserved after it (conservative).
+ */
+static void
+test_backfill_easy_backfills_only_what_keeps_the_reservation(void **state)
+{
+	ksched_policy *p;
+	struct cl c;
+
+	(void)state;
+	cl_two_busy(&c, 4);
+	cl_job(&c, 1, 4, 100);
+	cl_job(&c, 2, 1, 200);
+	cl_job(&c, 3, 1, 50);
+	cl_job(&c, 4, 1, 100); /* ends exactly at the reservation: fine */
+
+	p = load("easy");
+	cl_place(p, &c);
+	assert_int_equal(reserved(p, 1), 100);
+	assert_int_equal(on(&c, 2), 0);
+	assert_int_equal(on(&c, 3), 1u << 2);
+	assert_int_equal(on(&c, 4), 1u << 3);
+	assert_int_equal(reserved(p, 2), -1); /* easy: only the head */
+	ksched_policy_free(p);
+
+	p = load("conservative");
+	cl_place(p, &c);
+	assert_int_equal(reserved(p, 1), 100);
+	assert_int_equal(reserved(p, 2), 200);
+	assert_int_equal(on(&c, 2), 0);
+	assert_int_equal(on(&c, 3), 1u << 2);
+	assert_int_equal(on(&c, 4), 1u << 3);
+	ksched_policy_free(p);
+}
+
+/*
+ * Conservative: every job keeps its place.  Machines 0, 1 busy until 100.
+ * Job 1 (4 for 100) is reserved at 100, job 2 (2 for 300) at 200 on 0-1,
+ * job 3 (1 for 150) cannot start now (it would run into job 1) and gets
+ * 200 on machine 2; easy would have reserved only job 1.  When machine 0's
+ * task ends early at 40, the queue is compressed and nobody moves later.
+ */
+static void
+test_backfill_conservative_delays_no_reservation(void **state)
+{
+	ksched_policy *p = load("conservative");
+	struct ksched_task_view tv = {.id = 90};
+	struct ksched_policy_event ev = {KSCHED_EV_TASK_FINISHED, 40, &tv,
+					 NULL, true};
+	struct cl c;
+
+	(void)state;
+	cl_two_busy(&c, 4);
+	cl_job(&c, 1, 4, 100);
+	cl_job(&c, 2, 2, 300);
+	cl_job(&c, 3, 1, 150);
+	cl_place(p, &c);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(reserved(p, 1), 100);
+	assert_int_equal(reserved(p, 2), 200);
+	assert_int_equal(reserved(p, 3), 200);
+
+	/* Machine 0 frees at 40: job 3 (150) still cannot go before 100
+	 * without delaying job 1, so the plan stays as it was. */
+	c.now = 40;
+	c.all[0].allocated = (struct ksched_resources){0, 0, 0, 0};
+	c.r[0] = c.r[--c.nr];
+	ev.worker = &c.all[0];
+	ksched_policy_event(p, &ev);
+	cl_place(p, &c);
+	assert_int_equal(c.n, 0);
+	assert_true(reserved(p, 1) <= 100);
+	assert_true(reserved(p, 2) <= 200);
+	assert_true(reserved(p, 3) <= 200);
+	ksched_policy_free(p);
+}
+
+static void
+test_backfill_gangs_on_distinct_machines(void **state)
+{
+	const char *pols[] = {"fcfs", "sjf", "easy", "easy:reserve=count",
+			      "conservative"};
+	struct cl c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+		ksched_policy *p = load(pols[i]);
+		cl_init(&c, 6);
+		cl_busy(&c, 2, 90, 100, true);
+		cl_job(&c, 1, 3, 10);
+		cl_job(&c, 2, 2, 10);
+		cl_place(p, &c);
+		assert_int_equal(c.n, 5);
+		assert_int_equal(on(&c, 1), 1u << 0 | 1u << 1 | 1u << 3);
+		assert_int_equal(on(&c, 2), 1u << 4 | 1u << 5);
+		ksched_policy_free(p);
+	}
+}
+
+/*
+ * The core lists a running gang once (on its first part's worker) and its
+ * other machines, full, are in no view: the policy learns them from the
+ * TASK_STARTED events.  Gang 50 runs on 0-2 until 100; the head needs all
+ * 4 machines, so a long job may not take machine 3.
+ */
+static void
+test_backfill_gang_machines_learnt_from_events(void **state)
+{
+	const char *pols[] = {"easy", "conservative"};
+	struct ksched_task_view tv = {.id = 50, .nodes = 3};
+	struct cl c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+		ksched_policy *p = load(pols[i]);
+		cl_init(&c, 4);
+		cl_busy(&c, 0, 50, 100, true);
+		cl_busy(&c, 1, 50, 100, false);
+		cl_busy(&c, 2, 50, 100, false);
+		for (uint32_t m = 0; m < 3; m++) {
+			struct ksched_policy_event ev = {
+				KSCHED_EV_TASK_STARTED, 0, &tv, &c.all[m], true};
+			ksched_policy_event(p, &ev);
+		}
+		cl_job(&c, 1, 4, 10);
+		cl_job(&c, 2, 1, 500);
+		cl_place(p, &c);
+		assert_int_equal(reserved(p, 1), 100);
+		assert_int_equal(c.n, 0);
+		ksched_policy_free(p);
+	}
+}
+
+/* A job no machine set can hold is passed over, not a blocker. */
+static void
+test_backfill_too_large_job_is_passed_over(void **state)
+{
+	const char *pols[] = {"fcfs", "sjf", "easy", "conservative"};
+	struct cl c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+		ksched_policy *p = load(pols[i]);
+		cl_init(&c, 3);
+		cl_job(&c, 1, 4, 10);
+		cl_job(&c, 2, 1, 10);
+		cl_place(p, &c);
+		assert_int_equal(on(&c, 2), 1u << 0);
+		ksched_policy_free(p);
+	}
+}
+
+/* Conservative never reserves a job without a walltime; easy plans it
+ * as running for ever. */
+static void
+test_backfill_unknown_walltime(void **state)
+{
+	ksched_policy *p;
+	struct cl c;
+
+	(void)state;
+	cl_init(&c, 2);
+	cl_busy(&c, 0, 90, 100, true);
+	cl_job(&c, 1, 2, 0);
+	cl_job(&c, 2, 1, 50);
+	p = load("conservative");
+	cl_place(p, &c);
+	assert_int_equal(reserved(p, 1), -1);
+	assert_int_equal(on(&c, 2), 1u << 1);
+	ksched_policy_free(p);
+
+	p = load("easy");
+	cl_place(p, &c);
+	assert_int_equal(reserved(p, 1), 100);
+	assert_int_equal(on(&c, 2), 1u << 1); /* ends at 50 < 100 */
+	ksched_policy_free(p);
+}
+
+/* ---- randomized property test in virtual time ----------------------------------- */
+
+#define PROP_MACHINES 16
+#define PROP_JOBS 160
+
+/* Random rigid jobs: sizes skewed small, walltimes 10..1000 ms, arrivals
+ * in bursts; run = walltime, or up to it when early is set. */
+static void
+random_jobs(uint64_t *seed, struct rs_job *jobs, size_t n, bool early)
+{
+	int64_t t = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t r = tu_rand(seed);
+		jobs[i].id = i + 1;
+		t += (int64_t)(r % 4 == 0 ? tu_rand(seed) % 200 : 0);
+		jobs[i].submit = t;
+		jobs[i].nodes = (int64_t)(r >> 8) % 4 == 0
+					? 1 + (int64_t)(tu_rand(seed) %
+							PROP_MACHINES)
+					: 1 + (int64_t)(tu_rand(seed) % 3);
+		jobs[i].wall = 10 + (int64_t)(tu_rand(seed) % 991);
+		jobs[i].run = early ? 1 + (int64_t)(tu_rand(seed) %
+						    (uint64_t)jobs[i].wall)
+				    : jobs[i].wall;
+	}
+}
+
+struct prop {
+	const ksched_policy *p;
+	bool per_head; /* easy: record the head only */
+};
+
+/* After each select: remember the first reservation of each job. */
+static void
+record_reservations(struct rs *s, void *arg)
+{
+	const struct prop *pr = arg;
+
+	for (size_t i = 0; i < s->nq; i++) {
+		struct rs_job *jb = &s->jobs[s->queue[i]];
+		int64_t st;
+		if (jb->resv < 0 &&
+		    ksched__backfill_reserved(pr->p, jb->id, &st)) {
+			assert_true(st >= s->now);
+			jb->resv = st;
+		}
+	}
+}
+
+static void
+run_property(const char *spec, uint64_t seed, bool early, bool one_entry)
+{
+	struct rs_job jobs[PROP_JOBS];
+	ksched_policy *p = load(spec);
+	const struct ksched_policy_ops *ops =
+		strncmp(spec, "easy", 4) == 0	 ? &ksched__policy_easy
+		: strcmp(spec, "conservative") == 0 ? &ksched__policy_conservative
+		: strncmp(spec, "sjf", 3) == 0	     ? &ksched__policy_sjf
+						     : &ksched__policy_fcfs;
+	struct prop pr = {p, true};
+	size_t resv = 0;
+	uint64_t seed0 = seed;
+	struct rs s;
+
+	random_jobs(&seed, jobs, PROP_JOBS, early);
+	rs_init(&s, ops, ksched__policy_state(p), PROP_MACHINES, jobs,
+		PROP_JOBS);
+	s.gang_one_entry = one_entry;
+	if (rs_run(&s, 20 * PROP_JOBS, record_reservations, &pr))
+		fail_msg("%s seed %" PRIu64 ": %s", spec, seed0, s.err);
+	for (size_t i = 0; i < PROP_JOBS; i++) {
+		if (jobs[i].resv >= 0) {
+			resv++;
+			if (jobs[i].start > jobs[i].resv)
+				fail_msg("%s seed %" PRIu64 ": job %" PRIu64
+					 " reserved at %" PRId64
+					 ", started at %" PRId64,
+					 spec, seed0, jobs[i].id, jobs[i].resv,
+					 jobs[i].start);
+		}
+		/* fcfs: never before an earlier job (queue order = id). */
+		if (!strcmp(spec, "fcfs") && i)
+			assert_true(jobs[i - 1].start <= jobs[i].start);
+	}
+	if (!strcmp(spec, "easy") || !strcmp(spec, "conservative"))
+		assert_true(resv > 0); /* the property was exercised */
+	rs_free(&s);
+	ksched_policy_free(p);
+}
+
+static void
+test_backfill_property_reservations_hold(void **state)
+{
+	const char *pols[] = {"fcfs", "sjf", "easy", "easy:reserve=count",
+			      "conservative"};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++)
+		for (uint64_t seed = 1; seed <= 12; seed++)
+			run_property(pols[i], seed, seed % 2 == 0,
+				     seed % 3 == 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_backfill_loads_and_refuses_bad_options),
+		cmocka_unit_test(test_backfill_fcfs_never_passes_a_waiting_job),
+		cmocka_unit_test(test_backfill_takes_the_lowest_machine_ids),
+		cmocka_unit_test(
+			test_backfill_machine_and_count_reservations_differ),
+		cmocka_unit_test(
+			test_backfill_easy_backfills_only_what_keeps_the_reservation),
+		cmocka_unit_test(test_backfill_conservative_delays_no_reservation),
+		cmocka_unit_test(test_backfill_gangs_on_distinct_machines),
+		cmocka_unit_test(test_backfill_gang_machines_learnt_from_events),
+		cmocka_unit_test(test_backfill_too_large_job_is_passed_over),
+		cmocka_unit_test(test_backfill_unknown_walltime),
+		cmocka_unit_test(test_backfill_property_reservations_hold),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
