@@ -305,6 +305,8 @@ synthetic(size_t n, uint64_t seed)
 			1 + (int64_t)(tu_rand(&seed) % 4));
 		j.walltime_ms = j.run_ms + (int64_t)(tu_rand(&seed) % 60000) -
 				5000;
+		if (j.walltime_ms < 1000)
+			j.walltime_ms = 1000;
 		j.user = users[tu_rand(&seed) % 4];
 		assert_int_equal(ksched_sim_workload_add(w, &j), KSCHED_OK);
 	}
