@@ -83,6 +83,7 @@ struct run {
 	ksched_policy *pol;
 	ksched_sched *s;
 	bool scan_all;
+	size_t scan_max; /* the core's */
 	struct sjob *jobs;
 	size_t njobs, next_arrival, ended, queued, nrunning, busy;
 	uint32_t *running; /* job indexes */
@@ -633,16 +634,33 @@ take(struct run *r, const struct ksched_assignment *a, int64_t now)
 	return job_started(r, j, now);
 }
 
+/* Whether the last dispatch showed the policy every ready task (the
+ * core's window: scan_min, or 64 + 8 per slot asked, up to scan_max). */
+static bool
+saw_all(const struct run *r, size_t asked, size_t ready)
+{
+	size_t win = 64 + 8 * asked;
+
+	if (r->scan_all)
+		return true;
+	if (win < r->o.scan)
+		win = r->o.scan;
+	if (win > r->scan_max)
+		win = r->scan_max;
+	return win >= ready;
+}
+
 /*
  * Offer every live worker with a free slot (in node order) to the core.
- * With the whole queue in view the policy is consulted once; with a
- * partial scan, again while it fills what was asked.
+ * When the policy saw every ready task it is consulted once; with a
+ * partial window, again while it places something and tasks it did not
+ * see remain.
  */
 static ksched_err
 dispatch(struct run *r, int64_t now)
 {
 	for (;;) {
-		size_t nw = 0, n = 0, total = 0;
+		size_t nw = 0, n = 0, total = 0, ready = r->queued;
 		ksched_err e;
 		for (size_t b = 0; b < (r->nnodes + 63) / 64; b++) {
 			uint64_t bits = r->freebits[b];
@@ -664,7 +682,8 @@ dispatch(struct run *r, int64_t now)
 			e = take(r, &r->out[i], now);
 		if (!e)
 			e = op_done(r, n + 1);
-		if (e || !n || (r->scan_all && n < total))
+		if (e || !n || !r->queued ||
+		    (n < total && saw_all(r, total, ready)))
 			return e;
 	}
 }
@@ -795,6 +814,7 @@ setup_core(struct run *r)
 		cfg.scan_max = n > cfg.scan_max ? n : cfg.scan_max;
 	}
 	cfg.scan_min = r->scan_all ? cfg.scan_max : r->o.scan;
+	r->scan_max = cfg.scan_max;
 	return ksched_sched_new(r->q, r->ca, &cfg, 0, &r->s);
 }
 
