@@ -87,8 +87,8 @@ add_nodes(ksched_sim_cluster *c, const struct node_tmpl *t, uint64_t count,
 			return KSCHED_ENOMEM;
 		nd->cap = t->cap;
 		if (t->nlabels) {
-			nd->labels = ksched__malloc(t->nlabels *
-						    sizeof(*nd->labels));
+			nd->labels =
+			    ksched__malloc(t->nlabels * sizeof(*nd->labels));
 			if (!nd->labels)
 				return KSCHED_ENOMEM;
 			memcpy(nd->labels, t->labels,
@@ -107,12 +107,11 @@ tmpl_finish(struct node_tmpl *t)
 	if (!t->has_cpu)
 		t->cap.cpu_milli = 1000;
 	if (!t->has_slots)
-		t->cap.slots = t->cap.cpu_milli <= 1000
-				       ? 1
-				       : t->cap.cpu_milli / 1000;
+		t->cap.slots =
+		    t->cap.cpu_milli <= 1000 ? 1 : t->cap.cpu_milli / 1000;
 }
 
-/* ---- the spec grammar --------------------------------------------------- */
+/* ---- the spec grammar ---------------------------------------------------- */
 
 struct spec_parser {
 	const char *s; /* the whole spec, for messages */
@@ -164,8 +163,8 @@ spec_word(struct spec_parser *sp, char *buf, size_t bufsz)
 }
 
 static ksched_err
-spec_int(struct spec_parser *sp, const char *key, const char *val,
-	 int64_t min, int64_t max, int64_t *out)
+spec_int(struct spec_parser *sp, const char *key, const char *val, int64_t min,
+	 int64_t max, int64_t *out)
 {
 	char msg[160];
 
@@ -217,6 +216,13 @@ spec_pair(struct spec_parser *sp, struct node_tmpl *t, const char *key,
 	if (strncmp(key, "label.", 6) == 0 && key[6]) {
 		const char *k = key + 6;
 
+		if (strlen(k) > KSCHED_LABEL_LEN_MAX ||
+		    strlen(val) > KSCHED_LABEL_LEN_MAX) {
+			snprintf(msg, sizeof(msg),
+				 "label key and value have at most %d bytes",
+				 KSCHED_LABEL_LEN_MAX);
+			return spec_fail(sp, msg);
+		}
 		if (t->nlabels == KSCHED_LABELS_MAX)
 			return spec_fail(sp, "too many labels");
 		for (size_t i = 0; i < t->nlabels; i++)
@@ -224,9 +230,8 @@ spec_pair(struct spec_parser *sp, struct node_tmpl *t, const char *key,
 				return spec_fail(sp, "label given twice");
 		t->labels[t->nlabels].key = ksched__sim_intern(&sp->c->str, k);
 		t->labels[t->nlabels].value =
-			ksched__sim_intern(&sp->c->str, val);
-		if (!t->labels[t->nlabels].key ||
-		    !t->labels[t->nlabels].value)
+		    ksched__sim_intern(&sp->c->str, val);
+		if (!t->labels[t->nlabels].key || !t->labels[t->nlabels].value)
 			return KSCHED_ENOMEM;
 		t->nlabels++;
 		return KSCHED_OK;
@@ -312,8 +317,8 @@ spec_parse_into(ksched_sim_cluster *c, const char *spec, char *err,
 }
 
 ksched_err
-ksched_sim_cluster_parse(const char *spec, ksched_sim_cluster **out,
-			 char *err, size_t errlen)
+ksched_sim_cluster_parse(const char *spec, ksched_sim_cluster **out, char *err,
+			 size_t errlen)
 {
 	ksched_sim_cluster *c;
 	ksched_err e;
@@ -335,7 +340,8 @@ ksched_sim_cluster_parse(const char *spec, ksched_sim_cluster **out,
 	return KSCHED_OK;
 }
 
-/* ---- nodes files ---------------------------------------------------------- */
+/* ---- nodes files ----------------------------------------------------------
+ */
 
 enum { OB_SN, OB_CPU, OB_MEM, OB_GPU, OB_MODEL, OB_NCOLS };
 static const char *const openb_cols[OB_NCOLS] = {"sn", "cpu_milli",
@@ -363,8 +369,8 @@ openb_node(ksched_sim_cluster *c, const int *col, char **f, size_t nf,
 	if (!ksched__sim_int(f[col[OB_CPU]], &t.cap.cpu_milli) ||
 	    t.cap.cpu_milli < 0 ||
 	    !ksched__sim_int(f[col[OB_MEM]], &t.cap.mem_mb) ||
-	    t.cap.mem_mb < 0 ||
-	    !ksched__sim_int(f[col[OB_GPU]], &t.cap.gpus) || t.cap.gpus < 0)
+	    t.cap.mem_mb < 0 || !ksched__sim_int(f[col[OB_GPU]], &t.cap.gpus) ||
+	    t.cap.gpus < 0)
 		return ksched__sim_err(err, errlen,
 				       "line %zu: cpu_milli, memory_mib and "
 				       "gpu must be integers >= 0",
@@ -373,8 +379,8 @@ openb_node(ksched_sim_cluster *c, const int *col, char **f, size_t nf,
 	if (col[OB_MODEL] >= 0 && (size_t)col[OB_MODEL] < nf &&
 	    *f[col[OB_MODEL]]) {
 		t.labels[0].key = "model";
-		t.labels[0].value = ksched__sim_intern(&c->str,
-						       f[col[OB_MODEL]]);
+		t.labels[0].value =
+		    ksched__sim_intern(&c->str, f[col[OB_MODEL]]);
 		if (!t.labels[0].value)
 			return KSCHED_ENOMEM;
 		t.nlabels = 1;
@@ -400,8 +406,7 @@ openb_header(char **f, size_t nf, int *col)
 }
 
 static ksched_err
-load_lines(ksched_sim_cluster *c, struct sim_lines *l, char *err,
-	   size_t errlen)
+load_lines(ksched_sim_cluster *c, struct sim_lines *l, char *err, size_t errlen)
 {
 	int col[OB_NCOLS];
 	bool csv = false, first = true;
@@ -421,11 +426,11 @@ load_lines(ksched_sim_cluster *c, struct sim_lines *l, char *err,
 			nf = ksched__sim_csv_split(line, f, 16);
 			if (!openb_header(f, nf, col))
 				return ksched__sim_err(
-					err, errlen,
-					"line %zu: an openb node list needs "
-					"columns sn, cpu_milli, memory_mib, "
-					"gpu",
-					l->lineno);
+				    err, errlen,
+				    "line %zu: an openb node list needs "
+				    "columns sn, cpu_milli, memory_mib, "
+				    "gpu",
+				    l->lineno);
 			csv = true;
 			first = false;
 			continue;
@@ -447,11 +452,8 @@ load_lines(ksched_sim_cluster *c, struct sim_lines *l, char *err,
 		if (e != KSCHED_OK)
 			return e;
 	}
-	if (r < 0) {
-		ksched__sim_err(err, errlen, "line %zu: read error",
-				l->lineno + 1);
-		return KSCHED_EIO;
-	}
+	if (r < 0)
+		return ksched__sim_lines_error(l, err, errlen);
 	if (c->n == 0)
 		return ksched__sim_err(err, errlen, "no nodes in the file");
 	return KSCHED_OK;

@@ -61,16 +61,17 @@ ksched_err ksched__sim_put(ksched_sim_workload *w,
 			   char *err, size_t errlen);
 
 /* ksched__sim_finish: sort by (submit, id) and refuse duplicate ids. */
-ksched_err ksched__sim_finish(ksched_sim_workload *w, char *err,
-			      size_t errlen);
+ksched_err ksched__sim_finish(ksched_sim_workload *w, char *err, size_t errlen);
 
-/* ---- reading files ---------------------------------------------------- */
+/* ---- reading files ------------------------------------------------------- */
 
 struct sim_lines {
 	void *gz; /* gzFile */
 	char *buf;
 	size_t cap;
-	size_t lineno; /* of the line last returned, from 1 */
+	size_t lineno;	 /* of the line last returned, from 1 */
+	ksched_err fail; /* why lines_next returned -1 */
+	const char *why;
 };
 
 ksched_err ksched__sim_lines_open(struct sim_lines *l, const char *path,
@@ -79,6 +80,9 @@ ksched_err ksched__sim_lines_open(struct sim_lines *l, const char *path,
  * valid until the next call); 1, 0 at the end, -1 on a read error. */
 int ksched__sim_lines_next(struct sim_lines *l, char **line, size_t *len);
 void ksched__sim_lines_close(struct sim_lines *l);
+/* After lines_next returned -1: the error, with "line N: why" in err. */
+ksched_err ksched__sim_lines_error(const struct sim_lines *l, char *err,
+				   size_t errlen);
 
 /* The whole file (decompressed), NUL terminated; caller frees with
  * ksched__free.  KSCHED_ETOOBIG past max bytes. */
@@ -92,6 +96,19 @@ bool ksched__sim_int(const char *s, int64_t *out);
 
 /* Seconds (a double) to milliseconds, rounded; false out of range. */
 bool ksched__sim_sec_to_ms(double s, int64_t *ms);
+
+/* The number of seconds >= 0 at key of the JSON object o, as ms in *ms
+ * (0 when absent and not required); false when it is missing but
+ * required, not a number, negative or out of range. */
+struct json_t;
+bool ksched__sim_json_ms(struct json_t *o, const char *key, bool required,
+			 int64_t *ms);
+
+/* A record a reader cannot simulate (why says what is wrong): counted
+ * and skipped with drop_bad (KSCHED_OK), else an error naming the line. */
+ksched_err ksched__sim_bad_record(ksched_sim_workload *w, bool drop_bad,
+				  size_t lineno, const char *why, char *err,
+				  size_t errlen);
 
 /* The readers, called by ksched_sim_workload_load on a new workload. */
 ksched_err ksched__sim_read_swf(ksched_sim_workload *w, const char *path,

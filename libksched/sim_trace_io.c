@@ -1,8 +1,9 @@
 /*
  * libksched - reading workload traces: plain or gzip files line by line
- * (zlib reads both), whole files, numbers and CSV fields.
+ * (zlib reads both), whole files, numbers, JSON times and CSV fields.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,6 @@
 
 /* A longer line is not a trace line: refuse it rather than eat memory. */
 #define LINE_MAX_BYTES (16u << 20)
-/* A whole Batsim JSON file. */
-#define SLURP_MAX_BYTES (1u << 30)
 
 ksched_err
 ksched__sim_lines_open(struct sim_lines *l, const char *path, char *err,
@@ -47,10 +46,19 @@ ksched__sim_lines_close(struct sim_lines *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* Record why reading stopped; -1 for lines_next to return. */
+static int
+lines_fail(struct sim_lines *l, ksched_err e, const char *why)
+{
+	l->fail = e;
+	l->why = why;
+	return -1;
+}
+
 int
 ksched__sim_lines_next(struct sim_lines *l, char **line, size_t *len)
 {
-	size_t n = 0;
+	size_t n = 0, k;
 	int zerr;
 
 	for (;;) {
@@ -58,25 +66,35 @@ ksched__sim_lines_next(struct sim_lines *l, char **line, size_t *len)
 			char *b;
 
 			if (l->cap >= LINE_MAX_BYTES)
-				return -1;
+				return lines_fail(l, KSCHED_EINVAL,
+						  "line longer than 16 MB");
 			b = ksched__realloc(l->buf, l->cap * 2);
 			if (!b)
-				return -1;
+				return lines_fail(l, KSCHED_ENOMEM,
+						  "out of memory");
 			l->buf = b;
 			l->cap *= 2;
 		}
 		if (!gzgets(l->gz, l->buf + n, (int)(l->cap - n)))
 			break;
-		/* A NUL byte in the data ends the text there. */
-		n += strlen(l->buf + n);
+		k = strlen(l->buf + n);
+		n += k;
 		if (n && l->buf[n - 1] == '\n')
 			break;
 		if (gzeof(l->gz))
 			break;
+		/* gzgets stops at a newline, a full buffer or the end: short
+		 * of all three, the text held a NUL byte. */
+		if (n < l->cap - 1)
+			return lines_fail(l, KSCHED_EINVAL,
+					  "a NUL byte: not a text file");
 	}
 	gzerror(l->gz, &zerr);
 	if (zerr != Z_OK && zerr != Z_STREAM_END)
-		return -1;
+		return lines_fail(l, KSCHED_ECORRUPT,
+				  zerr == Z_MEM_ERROR
+				      ? "out of memory"
+				      : "read error or corrupt gzip data");
 	if (n == 0 && gzeof(l->gz))
 		return 0;
 	while (n && (l->buf[n - 1] == '\n' || l->buf[n - 1] == '\r'))
@@ -86,6 +104,13 @@ ksched__sim_lines_next(struct sim_lines *l, char **line, size_t *len)
 	*line = l->buf;
 	*len = n;
 	return 1;
+}
+
+ksched_err
+ksched__sim_lines_error(const struct sim_lines *l, char *err, size_t errlen)
+{
+	ksched__sim_err(err, errlen, "line %zu: %s", l->lineno + 1, l->why);
+	return l->fail;
 }
 
 ksched_err
@@ -138,7 +163,7 @@ ksched__sim_slurp(const char *path, size_t max, char **out, size_t *len,
 	return KSCHED_OK;
 }
 
-/* ---- numbers ---------------------------------------------------------- */
+/* ---- numbers ------------------------------------------------------------- */
 
 bool
 ksched__sim_num(const char *s, double *out)
@@ -184,6 +209,29 @@ ksched__sim_sec_to_ms(double s, int64_t *ms)
 		return false;
 	*ms = (int64_t)llround(s * 1000);
 	return true;
+}
+
+bool
+ksched__sim_json_ms(json_t *o, const char *key, bool required, int64_t *ms)
+{
+	json_t *v = json_object_get(o, key);
+
+	*ms = 0;
+	if (!v)
+		return !required;
+	return json_is_number(v) && json_number_value(v) >= 0 &&
+	       ksched__sim_sec_to_ms(json_number_value(v), ms);
+}
+
+ksched_err
+ksched__sim_bad_record(ksched_sim_workload *w, bool drop_bad, size_t lineno,
+		       const char *why, char *err, size_t errlen)
+{
+	if (!drop_bad)
+		return ksched__sim_err(err, errlen, "line %zu: %s", lineno,
+				       why);
+	w->dropped++;
+	return KSCHED_OK;
 }
 
 size_t

@@ -33,7 +33,7 @@ ksched__sim_err(char *err, size_t errlen, const char *fmt, ...)
 	return KSCHED_EINVAL;
 }
 
-/* ---- strings --------------------------------------------------------- */
+/* ---- strings ------------------------------------------------------------- */
 
 const char *
 ksched__sim_strdup(struct sim_strings *s, const char *str, size_t len)
@@ -123,7 +123,7 @@ ksched__sim_strings_free(struct sim_strings *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* ---- the container ------------------------------------------------------ */
+/* ---- the container ------------------------------------------------------- */
 
 void
 ksched_sim_load_opts_init(struct ksched_sim_load_opts *o)
