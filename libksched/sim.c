@@ -35,7 +35,7 @@
  * any run (a century). */
 #define SIM_LEASE_MS (100LL * 365 * 24 * 3600 * 1000)
 /* Core calls per LMDB write transaction (durability is not needed). */
-#define SIM_TXN_OPS 4096
+#define SIM_TXN_OPS 32768
 /* Tasks per submit call. */
 #define SIM_SUBMIT_MAX 1024
 /* Batches between progress reports. */

@@ -317,6 +317,8 @@ ksched_sim_report_json(const ksched_sim_result *const *rs, size_t n, FILE *f)
 					  json_string(ksched_sim_workload_name(
 						  r->w))) ||
 		      set_int(doc, "jobs", r->njobs) ||
+		      set_int(doc, "dropped",
+			      ksched_sim_workload_dropped(r->w)) ||
 		      set_int(doc, "nodes", r->nodes) ||
 		      set_int(doc, "slots", (size_t)r->slots);
 	}
@@ -391,9 +393,12 @@ ksched_sim_table(const ksched_sim_result *const *rs, size_t n,
 
 	if (!n)
 		return KSCHED_OK;
-	rc = fprintf(f, "workload %s: %zu jobs on %zu nodes (%lld slots)\n",
+	rc = fprintf(f,
+		     "workload %s: %zu jobs (%zu bad records dropped) on %zu "
+		     "nodes (%lld slots)\n",
 		     ksched_sim_workload_name(rs[0]->w), rs[0]->njobs,
-		     rs[0]->nodes, (long long)rs[0]->slots);
+		     ksched_sim_workload_dropped(rs[0]->w), rs[0]->nodes,
+		     (long long)rs[0]->slots);
 	rc = rc < 0 ? rc : fprintf(f, "%-20s", "policy");
 	for (size_t i = 0; i < n && rc >= 0; i++)
 		rc = fprintf(f, " %14.14s", rs[i]->policy);
