@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ksched/policy.h"
 #include "ksched/sim.h"
 
 enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2 };
@@ -278,6 +279,22 @@ apply(struct cli *c, int o, const char *v)
 	return rc;
 }
 
+/* A policy that cannot be loaded is a bad flag: say so before reading a
+ * large trace. */
+static int
+check_policies(const struct cli *c)
+{
+	for (size_t i = 0; i < c->npolicies; i++) {
+		ksched_policy *p;
+		char err[512];
+		if (ksched_policy_load(c->policies[i], &p, err, sizeof(err)))
+			return usage_err("--policy %s: %s", c->policies[i],
+					 err);
+		ksched_policy_free(p);
+	}
+	return EX_OK;
+}
+
 static int
 parse_args(struct cli *c, int argc, char **argv)
 {
@@ -301,7 +318,7 @@ parse_args(struct cli *c, int argc, char **argv)
 		return usage_err("--trace FILE is required");
 	if (c->cluster && c->nodes)
 		return usage_err("give --cluster or --nodes, not both");
-	return EX_OK;
+	return check_policies(c);
 }
 
 /* ---- running ---------------------------------------------------------------- */

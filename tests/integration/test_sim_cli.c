@@ -197,6 +197,7 @@ test_sim_cli_bad_flags_exit_2(void **state)
 	const char *a3[] = {"--trace", swf, "--fail", "soon:0", NULL};
 	const char *a4[] = {"--trace", swf, "--cluster", "4x(cpu=", NULL};
 	const char *a5[] = {"--trace", swf, "--fail", "10:n99", NULL};
+	const char *a6[] = {"--trace", swf, "--compare", "fcfs,nope", NULL};
 
 	(void)state;
 	join(log, sizeof(log), dir, "err.log");
@@ -207,10 +208,12 @@ test_sim_cli_bad_flags_exit_2(void **state)
 	assert_int_equal(sim(log, 10000, a3), 2);
 	assert_int_equal(sim(log, 10000, a4), 2);
 	assert_int_equal(sim(log, 10000, a5), 2);
+	assert_int_equal(sim(log, 10000, a6), 2);
 	text = slurp(log, NULL);
 	assert_non_null(strstr(text, "--trace FILE is required"));
 	assert_non_null(strstr(text, "not a time in seconds"));
 	assert_non_null(strstr(text, "no node 'n99'"));
+	assert_non_null(strstr(text, "--policy nope: "));
 	free(text);
 	tu_rmtree(dir);
 }
