@@ -24,6 +24,7 @@ ksched__plan_free(struct ksched__plan *p)
 	ksched__free(p->index);
 	ksched__free(p->cap);
 	ksched__free(p->fu);
+	ksched__free(p->um);
 	ksched__plan_init(p);
 }
 
@@ -34,6 +35,7 @@ fit_machines(struct ksched__plan *p, size_t nm)
 	uint32_t *ix;
 	struct ksched_resources *cap;
 	int64_t *fu;
+	uint32_t *um;
 	size_t n;
 
 	if (nm <= p->mcap)
@@ -48,7 +50,10 @@ fit_machines(struct ksched__plan *p, size_t nm)
 	fu = ksched__realloc(p->fu, n * sizeof(*fu));
 	if (fu)
 		p->fu = fu;
-	if (!ix || !cap || !fu)
+	um = ksched__realloc(p->um, n * sizeof(*um));
+	if (um)
+		p->um = um;
+	if (!ix || !cap || !fu || !um)
 		return -1;
 	p->mcap = n;
 	for (size_t s = 0; s < p->scap; s++) {
@@ -202,31 +207,64 @@ fit_at(const struct ksched__plan *p, size_t s,
 	return got == k;
 }
 
+/* The first slice starting at or after tm (ns if none). */
+static size_t
+slice_from(const struct ksched__plan *p, int64_t tm)
+{
+	size_t lo = 0, hi = p->ns;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->t[mid] < tm)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /*
- * The earliest anchor, walking the slices backwards: fu[m] is how long m
- * keeps fitting from the current slice on (the start of the slice itself
- * if it does not fit there, FOREVER if it fits to the end), so one pass
- * over the profile answers every anchor.
+ * The earliest anchor at or before `before`, walking the slices backwards:
+ * fu[m] is how long m keeps fitting from the current slice on (the start
+ * of the slice itself if it does not fit there), so one pass answers every
+ * anchor.  The pass starts at the first slice past before + wall: fitting
+ * longer than that answers no anchor it looks at.
  */
 static ptrdiff_t
 earliest_anchor(struct ksched__plan *p, const struct ksched_resources *need,
-		size_t k, int64_t wall, const bool *usable)
+		size_t k, int64_t wall, const bool *usable, int64_t before)
 {
+	int64_t horizon = ksched__plan_end(before, wall);
+	size_t e = horizon == KSCHED__PLAN_FOREVER ? p->ns
+						   : slice_from(p, horizon);
+	int64_t init = e < p->ns ? p->t[e] : KSCHED__PLAN_FOREVER;
+	uint32_t *um = p->um;
+	size_t nu = 0;
 	ptrdiff_t best = -1;
 
+	/* The usable machines once, so the inner loop skips none. */
 	for (size_t m = 0; m < p->nm; m++)
-		p->fu[m] = KSCHED__PLAN_FOREVER;
-	for (size_t s = p->ns; s-- > 0;) {
-		int64_t end = ksched__plan_end(p->t[s], wall);
-		size_t cnt = 0;
-		for (size_t m = 0; m < p->nm; m++) {
-			if (!usable[m])
-				continue;
-			if (!ksched__plan_fits(p, s, m, need))
-				p->fu[m] = p->t[s];
-			cnt += p->fu[m] >= end;
+		if (usable[m]) {
+			um[nu] = (uint32_t)m;
+			p->fu[nu++] = init;
 		}
-		if (cnt >= k)
+	if (nu < k)
+		return -1;
+	for (size_t s = e; s-- > 0;) {
+		const struct ksched_resources *row = p->row[s];
+		int64_t ts = p->t[s], end = ksched__plan_end(ts, wall);
+		size_t cnt = 0;
+		for (size_t i = 0; i < nu; i++) {
+			const struct ksched_resources *u = &row[um[i]];
+			const struct ksched_resources *c = &p->cap[um[i]];
+			if (need->slots > c->slots - u->slots ||
+			    need->cpu_milli > c->cpu_milli - u->cpu_milli ||
+			    need->mem_mb > c->mem_mb - u->mem_mb ||
+			    need->gpus > c->gpus - u->gpus)
+				p->fu[i] = ts;
+			cnt += p->fu[i] >= end;
+		}
+		if (cnt >= k && ts <= before)
 			best = (ptrdiff_t)s;
 	}
 	return best;
@@ -235,7 +273,7 @@ earliest_anchor(struct ksched__plan *p, const struct ksched_resources *need,
 int64_t
 ksched__plan_first_fit(struct ksched__plan *p,
 		       const struct ksched_resources *need, size_t k,
-		       int64_t wall, const bool *usable, bool now_only,
+		       int64_t wall, const bool *usable, int64_t before,
 		       uint32_t *out)
 {
 	ptrdiff_t s;
@@ -244,7 +282,13 @@ ksched__plan_first_fit(struct ksched__plan *p,
 		return -1;
 	if (fit_at(p, 0, need, k, wall, usable, out))
 		return p->t[0];
-	if (now_only || (s = earliest_anchor(p, need, k, wall, usable)) < 0)
+	if (before < 0)
+		return -1;
+	s = earliest_anchor(p, need, k, wall, usable, before);
+	if (s < 0 && before != KSCHED__PLAN_FOREVER)
+		s = earliest_anchor(p, need, k, wall, usable,
+				    KSCHED__PLAN_FOREVER);
+	if (s < 0)
 		return -1;
 	return fit_at(p, (size_t)s, need, k, wall, usable, out) ? p->t[s] : -1;
 }

@@ -35,6 +35,7 @@ struct ksched__plan {
 	size_t ns, scap;		/* slices; rows allocated (or NULL) */
 	size_t rowlen;			/* machines each allocated row holds */
 	int64_t *fu;			/* first fit scratch, per machine */
+	uint32_t *um;			/* first fit scratch: usable ones */
 };
 
 void ksched__plan_init(struct ksched__plan *p);
@@ -58,13 +59,15 @@ int ksched__plan_add(struct ksched__plan *p, int64_t start, int64_t end,
 /*
  * First fit: the earliest slice start t at which k machines among those
  * with usable[m] fit need over [t, t + wall) (wall KSCHED__PLAN_FOREVER:
- * for ever), and the lowest k of them in out[0..k) (positions).  With
- * now_only, only t = now is tried.  Returns t, or -1 when there is none.
+ * for ever), and the lowest k of them in out[0..k) (positions).  before
+ * bounds the search when the caller knows a place at or before it exists
+ * (KSCHED__PLAN_FOREVER: none known; -1: try now only).  Returns t, or -1
+ * when there is none.
  */
 int64_t ksched__plan_first_fit(struct ksched__plan *p,
 			       const struct ksched_resources *need, size_t k,
-			       int64_t wall, const bool *usable, bool now_only,
-			       uint32_t *out);
+			       int64_t wall, const bool *usable,
+			       int64_t before, uint32_t *out);
 
 /* start + wall, or KSCHED__PLAN_FOREVER if wall is or that overflows. */
 int64_t ksched__plan_end(int64_t start, int64_t wall);

@@ -47,6 +47,8 @@ struct rs {
 	struct ksched_placement *out;
 	size_t outmax;
 	bool gang_one_entry; /* list a gang once in running, as the core */
+	bool like_core;	     /* no select without a queue and a free worker,
+				as ksched_policy_place */
 	int64_t now;
 	size_t selects;
 	char err[256];
@@ -78,6 +80,17 @@ rs_init(struct rs *s, const struct ksched_policy_ops *ops, void *state,
 	}
 	for (size_t i = 0; i < nj; i++)
 		jobs[i].start = jobs[i].resv = -1;
+}
+
+/* qsort order of jobs: submission, then id. */
+static inline int
+rs_cmp_submit(const void *x, const void *y)
+{
+	const struct rs_job *a = x, *b = y;
+
+	if (a->submit != b->submit)
+		return a->submit < b->submit ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
 }
 
 static inline void
@@ -243,6 +256,8 @@ rs_step(struct rs *s, void (*after)(struct rs *, void *), void *arg)
 	while (s->next < s->nj && s->jobs[s->next].submit <= s->now)
 		s->queue[s->nq++] = s->next++;
 	v = rs_view(s);
+	if (s->like_core && (!v.nqueue || !v.nworkers))
+		return 0;
 	if (s->ops->select(s->state, &v, s->out, s->outmax, &n) != 0) {
 		snprintf(s->err, sizeof(s->err), "select failed");
 		return -1;

@@ -14,10 +14,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "alloc.h"
 #include "ksched/policy.h"
 #include "policy_backfill.h"
 #include "policy_int.h"
@@ -441,6 +445,78 @@ test_backfill_unknown_walltime(void **state)
 	ksched_policy_free(p);
 }
 
+/* A cluster that needs the profile: a blocked head, backfill, a gang. */
+static void
+busy_cluster(struct cl *c)
+{
+	cl_two_busy(c, 6);
+	cl_job(c, 1, 6, 100);
+	cl_job(c, 2, 1, 50);
+	cl_job(c, 3, 2, 80);
+	cl_job(c, 4, 1, 500);
+}
+
+/* Every allocation failing in turn: select fails cleanly (the driver
+ * places nothing), and the next call with memory places as usual. */
+static void
+test_backfill_allocation_failures(void **state)
+{
+	const char *pols[] = {"fcfs", "sjf", "easy", "easy:reserve=count",
+			      "conservative"};
+	struct cl c, ref;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+		ksched_policy *p = load(pols[i]);
+		busy_cluster(&ref);
+		cl_place(p, &ref);
+		/* fcfs waits for the head; the others start 3 parts. */
+		assert_int_equal(ref.n, i == 0 ? 0 : 3);
+		ksched_policy_free(p);
+		for (long n = 0; n < 60; n++) {
+			struct ksched_select_view v;
+			p = load(pols[i]);
+			busy_cluster(&c);
+			v = (struct ksched_select_view){c.now, c.q, c.nq, c.vw,
+							0, c.r, c.nr};
+			for (size_t m = 0; m < c.nm; m++)
+				if (!c.all[m].allocated.slots)
+					c.vw[v.nworkers++] = c.all[m];
+			ksched__alloc_fail_after(n);
+			(void)ksched_policy_place(p, &v, c.out, MAXO, &c.n);
+			ksched__alloc_fail_after(-1);
+			cl_place(p, &c);
+			assert_int_equal(c.n, ref.n);
+			assert_memory_equal(c.out, ref.out,
+					    ref.n * sizeof(ref.out[0]));
+			ksched_policy_free(p);
+		}
+	}
+}
+
+/* Tasks that make no sense are passed over; the others still run. */
+static void
+test_backfill_bad_tasks_are_ignored(void **state)
+{
+	const char *pols[] = {"fcfs", "sjf", "easy", "conservative"};
+	struct cl c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+		ksched_policy *p = load(pols[i]);
+		cl_init(&c, 4);
+		cl_job(&c, 1, 0, 10);		/* no parts */
+		cl_job(&c, 2, 1, 10);
+		c.q[1].need.cpu_milli = -5;	/* negative need */
+		cl_job(&c, 3, (int64_t)1 << 40, 10); /* absurd gang */
+		cl_job(&c, 4, 2, 10);
+		cl_place(p, &c);
+		assert_int_equal(c.n, 2);
+		assert_int_equal(on(&c, 4), 1u << 0 | 1u << 1);
+		ksched_policy_free(p);
+	}
+}
+
 /* ---- randomized property test in virtual time ----------------------------------- */
 
 #define PROP_MACHINES 16
@@ -545,6 +621,179 @@ test_backfill_property_reservations_hold(void **state)
 				     seed % 3 == 0);
 }
 
+/* Run spec over jobs; starts in start[]. */
+static void
+run_starts(const char *spec, struct rs_job *jobs, size_t n, size_t machines,
+	   bool like_core, int64_t *start)
+{
+	ksched_policy *p = load(spec);
+	struct rs s;
+
+	rs_init(&s, !strcmp(spec, "easy") ? &ksched__policy_easy
+					  : &ksched__policy_conservative,
+		ksched__policy_state(p), machines, jobs, n);
+	s.gang_one_entry = like_core;
+	s.like_core = like_core;
+	if (rs_run(&s, 20 * n, NULL, NULL))
+		fail_msg("%s: %s", spec, s.err);
+	for (size_t i = 0; i < n; i++)
+		start[i] = jobs[i].start;
+	rs_free(&s);
+	ksched_policy_free(p);
+}
+
+/*
+ * The core calls select only when a worker has room, and lists a gang
+ * once: batsched is called at every arrival.  Both must give the same
+ * schedule (conservative reserves the arrivals it did not see then).
+ */
+static void
+test_backfill_skipped_selects_change_nothing(void **state)
+{
+	const char *pols[] = {"easy", "conservative"};
+	struct rs_job jobs[PROP_JOBS];
+	int64_t a[PROP_JOBS], b[PROP_JOBS];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+		for (uint64_t seed = 100; seed < 112; seed++) {
+			uint64_t sd = seed;
+			random_jobs(&sd, jobs, PROP_JOBS, seed % 2 == 0);
+			run_starts(pols[i], jobs, PROP_JOBS, PROP_MACHINES,
+				   false, a);
+			run_starts(pols[i], jobs, PROP_JOBS, PROP_MACHINES,
+				   true, b);
+			for (size_t j = 0; j < PROP_JOBS; j++)
+				if (a[j] != b[j])
+					fail_msg("%s seed %" PRIu64 ": job %zu "
+						 "starts at %" PRId64 " or %" PRId64,
+						 pols[i], seed, j + 1, a[j], b[j]);
+		}
+	}
+}
+
+/* ---- batsched's published schedule of medium_late ------------------------------ */
+
+#define ML_JOBS 801
+#define ML_MACHINES 32
+
+/*
+ * Start times (s) of jobs of Batsim's medium_late workload under batsched,
+ * from the published outputs (oar-team/evalys,
+ * examples/batsim_outputs/medium_late/{easy,conservative}/out_jobs.csv):
+ * most of the jobs that waited in the parts compared, a few that did not.
+ */
+struct ml_start {
+	int id;
+	double start;
+};
+
+static const struct ml_start ml_easy[] = {
+	{0, 0.0},	     {1, 4.709164},	  {19, 309.043478},
+	{21, 270.509164},    {22, 334.368387},	  {23, 334.948478},
+	{26, 334.948478},    {36, 475.318387},	  {37, 511.250387},
+	{38, 515.243387},    {40, 595.953387},	  {41, 511.250387},
+	{44, 605.520387},    {45, 595.953387},	  {48, 625.478478},
+	{54, 720.068295},    {57, 736.491063},	  {88, 1174.379016},
+	{91, 1183.946016},   {100, 1363.026016},  {104, 1373.910198},
+	{109, 1441.471001},  {111, 1511.999499},  {112, 1653.556016},
+	{113, 1679.461016},  {115, 1679.461016},  {118, 1569.095051},
+	{125, 1657.318638},  {126, 1967.595085},  {127, 1721.035051},
+	{796, 10731.816083}, {797, 10731.816083}, {798, 10735.974260},
+	{799, 10759.738951},
+};
+
+static const struct ml_start ml_conservative[] = {
+	{112, 1653.556016},  {113, 1679.461016},  {115, 1690.800570},
+	{117, 1653.556016},  {118, 1559.885043},  {119, 1569.095051},
+	{121, 1679.461016},  {124, 1653.556016},  {125, 1679.461016},
+	{126, 1969.991016},  {127, 1711.825043},  {128, 1711.825043},
+	{129, 1698.313686},  {130, 1963.225016},  {136, 1971.742016},
+	{138, 1999.157016},  {142, 1886.885085},  {143, 1926.888280},
+	{146, 1963.225016},  {147, 1967.595085},  {156, 2078.948932},
+	{158, 2109.756016},  {163, 2174.508932},  {177, 2372.866556},
+	{185, 2502.200580},  {200, 2666.360688},  {203, 2770.558658},
+	{207, 2772.888658},  {226, 3024.104166},  {230, 3072.904166},
+	{796, 10731.816083}, {798, 10735.974260},
+};
+
+/* The workload in microseconds (the policies do not mind the unit), ids
+ * shifted by one (0 is no task id); 0 if the trace is absent. */
+static size_t
+ml_load(struct rs_job *jobs)
+{
+	const char *dir = getenv("KSCHED_TRACES");
+	char path[1024];
+	json_t *root, *arr, *prof, *j;
+	json_error_t e;
+	size_t i, n = 0;
+
+	snprintf(path, sizeof(path), "%s/batsim-medium_late/medium_late.json",
+		 dir ? dir : "../shared/traces");
+	if (access(path, R_OK) != 0)
+		return 0;
+	if (!(root = json_load_file(path, 0, &e)))
+		fail_msg("%s:%d: %s", path, e.line, e.text);
+	arr = json_object_get(root, "jobs");
+	prof = json_object_get(root, "profiles");
+	assert_int_equal(json_array_size(arr), ML_JOBS);
+	json_array_foreach(arr, i, j) {
+		json_t *p = json_object_get(
+			prof, json_string_value(json_object_get(j, "profile")));
+		jobs[n++] = (struct rs_job){
+			(uint64_t)json_integer_value(json_object_get(j, "id")) + 1,
+			llround(json_number_value(json_object_get(j, "subtime")) *
+				1e6),
+			llround(json_number_value(json_object_get(p, "delay")) *
+				1e6),
+			llround(json_number_value(json_object_get(j, "walltime")) *
+				1e6),
+			json_integer_value(json_object_get(j, "res")), -1, -1};
+	}
+	json_decref(root);
+	qsort(jobs, n, sizeof(*jobs), rs_cmp_submit);
+	return n;
+}
+
+static void
+ml_check(const char *spec, const struct ml_start *want, size_t nwant,
+	 struct rs_job *jobs, size_t n)
+{
+	int64_t start[ML_JOBS];
+
+	run_starts(spec, jobs, n, ML_MACHINES, true, start);
+	for (size_t i = 0; i < nwant; i++) {
+		size_t j = 0;
+		while (j < n && jobs[j].id != (uint64_t)want[i].id + 1)
+			j++;
+		assert_true(j < n);
+		if (llabs(start[j] - llround(want[i].start * 1e6)) > 2)
+			fail_msg("%s: job %d starts at %.6f, batsched %.6f",
+				 spec, want[i].id, (double)start[j] / 1e6,
+				 want[i].start);
+	}
+}
+
+/* Both policies, driven as the core drives them, reproduce batsched. */
+static void
+test_backfill_medium_late_matches_batsched(void **state)
+{
+	static struct rs_job jobs[ML_JOBS];
+	size_t n = ml_load(jobs);
+
+	(void)state;
+	if (!n) {
+		print_message("skip: ../shared/traces/batsim-medium_late not "
+			      "found (set KSCHED_TRACES to the traces "
+			      "directory)\n");
+		skip();
+	}
+	ml_check("easy", ml_easy, sizeof(ml_easy) / sizeof(ml_easy[0]), jobs,
+		 n);
+	ml_check("conservative", ml_conservative,
+		 sizeof(ml_conservative) / sizeof(ml_conservative[0]), jobs, n);
+}
+
 int
 main(void)
 {
@@ -561,7 +810,11 @@ main(void)
 		cmocka_unit_test(test_backfill_gang_machines_learnt_from_events),
 		cmocka_unit_test(test_backfill_too_large_job_is_passed_over),
 		cmocka_unit_test(test_backfill_unknown_walltime),
+		cmocka_unit_test(test_backfill_allocation_failures),
+		cmocka_unit_test(test_backfill_bad_tasks_are_ignored),
 		cmocka_unit_test(test_backfill_property_reservations_hold),
+		cmocka_unit_test(test_backfill_skipped_selects_change_nothing),
+		cmocka_unit_test(test_backfill_medium_late_matches_batsched),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
