@@ -2,7 +2,7 @@
  * bench_sim - how fast the simulator replays workloads: jobs simulated per
  * second on the NASA iPSC/860 trace (fcfs and easy, 128 nodes), and a
  * generated 1,000,000-task workload on 10,000 workers: wall time
- * and peak RSS (getrusage), with binpack ($BENCH_SIM_POLICY to change it).
+ * and peak RSS (getrusage), with fcfs ($BENCH_SIM_POLICY to change it).
  * --quick: 100,000 tasks on 1,000 workers.
  *
  * The generated workload is an SWF-like one: arrivals and run times in
@@ -187,10 +187,8 @@ main(int argc, char **argv)
 	double t0, jps = 0, dt = 0;
 	int rc = nasa();
 
-	/* binpack by default: the backfilling policies rebuild a plan of
-	 * every running task per dispatch, too slow at 10,000 workers. */
 	if (!policy)
-		policy = "binpack";
+		policy = "fcfs";
 	t0 = now_s();
 	if (!(w = generated(n, workers))) {
 		fprintf(stderr, "bench_sim: cannot build the workload\n");
