@@ -285,6 +285,45 @@ test_sim_bad_options(void **state)
 	ksched_sim_workload_free(w);
 }
 
+/*
+ * The dispatch window (ksched_sched_config.scan_min through opts.scan): a
+ * small job behind 300 that cannot start waits with binpack's default
+ * window (64 + 8 per free slot), and starts at once when the policy sees
+ * the whole queue.
+ */
+static void
+test_sim_scan_window(void **state)
+{
+	ksched_sim_workload *w;
+	ksched_sim_cluster *c = cluster("1x(cpu=1)+1x(cpu=4)");
+	struct ksched_sim_opts o;
+	ksched_sim_result *r;
+	struct ksched_sim_job j = job(1, 0, 100, 1);
+
+	(void)state;
+	assert_int_equal(ksched_sim_workload_new("scan", 2, &w), KSCHED_OK);
+	j.need.cpu_milli = 4000; /* holds the big node for 100 s */
+	assert_int_equal(ksched_sim_workload_add(w, &j), KSCHED_OK);
+	for (uint64_t i = 2; i <= 301; i++) {
+		j = job(i, 1, 10, 1);
+		j.need.cpu_milli = 4000; /* wait for the big node */
+		assert_int_equal(ksched_sim_workload_add(w, &j), KSCHED_OK);
+	}
+	j = job(302, 1, 10, 1); /* fits the small node, free all along */
+	assert_int_equal(ksched_sim_workload_add(w, &j), KSCHED_OK);
+	opts(&o, "binpack");
+	r = run(w, c, &o);
+	assert_true(ksched_sim_result_job(r, 301)->start_ms > 1000);
+	ksched_sim_result_free(r);
+	o.scan = 1000;
+	r = run(w, c, &o);
+	assert_int_equal(ksched_sim_result_job(r, 301)->start_ms, 1000);
+	assert_int_equal(ksched_sim_result_job(r, 301)->nodes[0], 0);
+	ksched_sim_result_free(r);
+	ksched_sim_cluster_free(c);
+	ksched_sim_workload_free(w);
+}
+
 /* ---- determinism ------------------------------------------------------ */
 
 /* A synthetic workload: gangs of 1-4 parts, random run times, some users,
@@ -409,6 +448,7 @@ main(void)
 		cmocka_unit_test(test_sim_walltime_kill_gang),
 		cmocka_unit_test(test_sim_failure_and_repair),
 		cmocka_unit_test(test_sim_bad_options),
+		cmocka_unit_test(test_sim_scan_window),
 		cmocka_unit_test(test_sim_deterministic_synthetic),
 		cmocka_unit_test(test_sim_fcfs_in_order),
 	};
