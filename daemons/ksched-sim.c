@@ -71,7 +71,7 @@ struct cli {
 };
 
 static int usage_err(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+    __attribute__((format(printf, 1, 2)));
 
 static int
 usage_err(const char *fmt, ...)
@@ -118,8 +118,8 @@ parse_u64(const char *s, uint64_t *out)
 }
 
 static int
-set_enum(const char *flag, const char *v, const char *const *names,
-	 size_t n, int *out)
+set_enum(const char *flag, const char *v, const char *const *names, size_t n,
+	 int *out)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(v, names[i])) {
@@ -183,25 +183,54 @@ opt_fail(struct cli *c, const char *v)
 }
 
 enum {
-	O_TRACE = 256, O_FORMAT, O_CLUSTER, O_NODES, O_POLICY, O_COMPARE,
-	O_REPORT, O_JOBS, O_PLOT, O_SIZE, O_ESTIMATE, O_KEEPBAD, O_DELAY,
-	O_MAXJOBS, O_NOKILL, O_SCAN, O_FAIL, O_RATE, O_REPAIR, O_SEED,
-	O_QUIET, O_HELP
+	O_TRACE = 256,
+	O_FORMAT,
+	O_CLUSTER,
+	O_NODES,
+	O_POLICY,
+	O_COMPARE,
+	O_REPORT,
+	O_JOBS,
+	O_PLOT,
+	O_SIZE,
+	O_ESTIMATE,
+	O_KEEPBAD,
+	O_DELAY,
+	O_MAXJOBS,
+	O_NOKILL,
+	O_SCAN,
+	O_FAIL,
+	O_RATE,
+	O_REPAIR,
+	O_SEED,
+	O_QUIET,
+	O_HELP
 };
 
 static const struct option longopts[] = {
-	{"trace", 1, NULL, O_TRACE},	   {"format", 1, NULL, O_FORMAT},
-	{"cluster", 1, NULL, O_CLUSTER},   {"nodes", 1, NULL, O_NODES},
-	{"policy", 1, NULL, O_POLICY},	   {"compare", 1, NULL, O_COMPARE},
-	{"report", 1, NULL, O_REPORT},	   {"jobs", 1, NULL, O_JOBS},
-	{"plot", 1, NULL, O_PLOT},	   {"size", 1, NULL, O_SIZE},
-	{"estimate", 1, NULL, O_ESTIMATE}, {"keep-bad", 0, NULL, O_KEEPBAD},
-	{"batsim-delay", 0, NULL, O_DELAY}, {"max-jobs", 1, NULL, O_MAXJOBS},
-	{"no-kill", 0, NULL, O_NOKILL},	   {"scan", 1, NULL, O_SCAN},
-	{"fail", 1, NULL, O_FAIL},	   {"fail-rate", 1, NULL, O_RATE},
-	{"repair", 1, NULL, O_REPAIR},	   {"seed", 1, NULL, O_SEED},
-	{"quiet", 0, NULL, O_QUIET},	   {"help", 0, NULL, O_HELP},
-	{NULL, 0, NULL, 0},
+    {"trace", 1, NULL, O_TRACE},
+    {"format", 1, NULL, O_FORMAT},
+    {"cluster", 1, NULL, O_CLUSTER},
+    {"nodes", 1, NULL, O_NODES},
+    {"policy", 1, NULL, O_POLICY},
+    {"compare", 1, NULL, O_COMPARE},
+    {"report", 1, NULL, O_REPORT},
+    {"jobs", 1, NULL, O_JOBS},
+    {"plot", 1, NULL, O_PLOT},
+    {"size", 1, NULL, O_SIZE},
+    {"estimate", 1, NULL, O_ESTIMATE},
+    {"keep-bad", 0, NULL, O_KEEPBAD},
+    {"batsim-delay", 0, NULL, O_DELAY},
+    {"max-jobs", 1, NULL, O_MAXJOBS},
+    {"no-kill", 0, NULL, O_NOKILL},
+    {"scan", 1, NULL, O_SCAN},
+    {"fail", 1, NULL, O_FAIL},
+    {"fail-rate", 1, NULL, O_RATE},
+    {"repair", 1, NULL, O_REPAIR},
+    {"seed", 1, NULL, O_SEED},
+    {"quiet", 0, NULL, O_QUIET},
+    {"help", 0, NULL, O_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 static int
@@ -215,18 +244,32 @@ apply(struct cli *c, int o, const char *v)
 	char *end;
 
 	switch (o) {
-	case O_TRACE: c->trace = v; break;
-	case O_FORMAT: return opt_format(c, v);
-	case O_CLUSTER: c->cluster = v; break;
-	case O_NODES: c->nodes = v; break;
+	case O_TRACE:
+		c->trace = v;
+		break;
+	case O_FORMAT:
+		return opt_format(c, v);
+	case O_CLUSTER:
+		c->cluster = v;
+		break;
+	case O_NODES:
+		c->nodes = v;
+		break;
 	case O_POLICY:
 		c->policies[0] = v;
 		c->npolicies = 1;
 		break;
-	case O_COMPARE: return opt_compare(c, v);
-	case O_REPORT: c->report = v; break;
-	case O_JOBS: c->jobs = v; break;
-	case O_PLOT: c->plot = v; break;
+	case O_COMPARE:
+		return opt_compare(c, v);
+	case O_REPORT:
+		c->report = v;
+		break;
+	case O_JOBS:
+		c->jobs = v;
+		break;
+	case O_PLOT:
+		c->plot = v;
+		break;
 	case O_SIZE:
 		x = (int)c->load.swf_size;
 		rc = set_enum("--size", v, sizes, 3, &x);
@@ -237,44 +280,59 @@ apply(struct cli *c, int o, const char *v)
 		rc = set_enum("--estimate", v, ests, 3, &x);
 		c->load.swf_estimate = (enum ksched_swf_estimate)x;
 		break;
-	case O_KEEPBAD: c->load.drop_bad = false; break;
-	case O_DELAY: c->load.batsim_delay = true; break;
+	case O_KEEPBAD:
+		c->load.drop_bad = false;
+		break;
+	case O_DELAY:
+		c->load.batsim_delay = true;
+		break;
 	case O_MAXJOBS:
 		if (!parse_u64(v, &u) || !u)
 			return usage_err("--max-jobs: expected a count >= 1 "
-					 "(got '%s')", v);
+					 "(got '%s')",
+					 v);
 		c->load.max_jobs = (size_t)u;
 		break;
-	case O_NOKILL: c->run.kill_at_walltime = false; break;
+	case O_NOKILL:
+		c->run.kill_at_walltime = false;
+		break;
 	case O_SCAN:
 		if (!parse_u64(v, &u) || !u || u > 100000000)
 			return usage_err("--scan: expected 1..100000000 (got "
-					 "'%s')", v);
+					 "'%s')",
+					 v);
 		c->run.scan = (size_t)u;
 		break;
-	case O_FAIL: return opt_fail(c, v);
+	case O_FAIL:
+		return opt_fail(c, v);
 	case O_RATE:
 		errno = 0;
 		c->run.fail_rate = strtod(v, &end);
 		if (errno || end == v || *end || !isfinite(c->run.fail_rate) ||
 		    c->run.fail_rate < 0)
 			return usage_err("--fail-rate: expected deaths per "
-					 "hour >= 0 (got '%s')", v);
+					 "hour >= 0 (got '%s')",
+					 v);
 		break;
 	case O_REPAIR:
 		if (!parse_secs(v, &ms))
 			return usage_err("--repair: expected seconds >= 0 "
-					 "(got '%s')", v);
+					 "(got '%s')",
+					 v);
 		c->run.repair_ms = ms;
 		break;
 	case O_SEED:
 		if (!parse_u64(v, &u))
 			return usage_err("--seed: expected an unsigned integer "
-					 "(got '%s')", v);
+					 "(got '%s')",
+					 v);
 		c->run.seed = u;
 		break;
-	case O_QUIET: c->quiet = true; break;
-	default: return usage_err("unknown option");
+	case O_QUIET:
+		c->quiet = true;
+		break;
+	default:
+		return usage_err("unknown option");
 	}
 	return rc;
 }
@@ -321,7 +379,8 @@ parse_args(struct cli *c, int argc, char **argv)
 	return check_policies(c);
 }
 
-/* ---- running ---------------------------------------------------------------- */
+/* ---- running ----------------------------------------------------------------
+ */
 
 static void
 progress(void *arg, size_t ended, size_t total)
@@ -349,15 +408,15 @@ load_cluster(const struct cli *c, const ksched_sim_workload *w,
 	if (c->nodes)
 		e = ksched_sim_cluster_load(c->nodes, out, err, sizeof(err));
 	else if (c->cluster)
-		e = ksched_sim_cluster_parse(c->cluster, out, err,
-					     sizeof(err));
+		e = ksched_sim_cluster_parse(c->cluster, out, err, sizeof(err));
 	else if (ksched_sim_workload_machines(w) > 0) {
 		snprintf(spec, sizeof(spec), "%lldx(cpu=1)",
 			 (long long)ksched_sim_workload_machines(w));
 		e = ksched_sim_cluster_parse(spec, out, err, sizeof(err));
 	} else {
-		fprintf(stderr, "ksched-sim: %s declares no machine count: "
-				"give --cluster or --nodes\n",
+		fprintf(stderr,
+			"ksched-sim: %s declares no machine count: "
+			"give --cluster or --nodes\n",
 			c->trace);
 		return EX_USAGE;
 	}
@@ -381,13 +440,15 @@ resolve_fails(struct cli *c, const ksched_sim_cluster *cl,
 		if (parse_u64(c->fails[i].node, &k)) {
 			j = (size_t)k;
 		} else {
-			while (j < n && strcmp(ksched_sim_cluster_node(cl, j)->id,
-					       c->fails[i].node))
+			while (j < n &&
+			       strcmp(ksched_sim_cluster_node(cl, j)->id,
+				      c->fails[i].node))
 				j++;
 		}
 		if (j >= n)
 			return usage_err("--fail: no node '%s' (the cluster "
-					 "has %zu)", c->fails[i].node, n);
+					 "has %zu)",
+					 c->fails[i].node, n);
 		f[i].at_ms = (int64_t)c->fails[i].at;
 		f[i].node = (uint32_t)j;
 	}
@@ -398,8 +459,7 @@ resolve_fails(struct cli *c, const ksched_sim_cluster *cl,
 
 /* FILE with ".NAME" before its suffix (or at the end). */
 static void
-per_policy(char *buf, size_t len, const char *file, const char *name,
-	   bool many)
+per_policy(char *buf, size_t len, const char *file, const char *name, bool many)
 {
 	const char *dot = strrchr(file, '.'), *slash = strrchr(file, '/');
 
@@ -436,7 +496,8 @@ write_out(const char *path, const ksched_sim_result *r,
 static int
 outputs(const struct cli *c, ksched_sim_result **rs, const double *jps)
 {
-	const ksched_sim_result *const *crs = (const ksched_sim_result *const *)rs;
+	const ksched_sim_result *const *crs =
+	    (const ksched_sim_result *const *)rs;
 	char path[4096];
 	int rc = EX_OK;
 	bool many = c->npolicies > 1;
@@ -486,8 +547,8 @@ simulate(struct cli *c, const ksched_sim_workload *w,
 		double t0 = wall_s(), dt;
 		c->run.policy = c->policies[i];
 		if (ksched_sim_run(w, cl, &c->run, &rs[i], err, sizeof(err))) {
-			fprintf(stderr, "%sksched-sim: %s\n", c->tty ? "\n" : "",
-				err);
+			fprintf(stderr, "%sksched-sim: %s\n",
+				c->tty ? "\n" : "", err);
 			rc = EX_FAIL;
 			break;
 		}
@@ -523,8 +584,7 @@ main(int argc, char **argv)
 		return rc < 0 ? EX_OK : rc;
 	}
 	c.tty = !c.quiet && isatty(STDERR_FILENO);
-	if (ksched_sim_workload_load(c.trace, &c.load, &w, err,
-				     sizeof(err))) {
+	if (ksched_sim_workload_load(c.trace, &c.load, &w, err, sizeof(err))) {
 		fprintf(stderr, "ksched-sim: %s\n", err);
 		free(c.compare);
 		return EX_FAIL;

@@ -11,10 +11,7 @@
  * worker with a free slot.  Nothing reads a clock: the same inputs give the
  * same run.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
-#include <ftw.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,95 +19,8 @@
 
 #include "alloc.h"
 #include "sim_int.h"
-#include "u64map.h"
-
-#include "ksched/cache.h"
-#include "ksched/policy.h"
-#include "ksched/queue.h"
-#include "ksched/sched.h"
-#include "ksched/store.h"
-
-/* Leases in virtual time must never run out before the job ends: the
- * engine ends or kills every job itself, so leases are made longer than
- * any run (a century). */
-#define SIM_LEASE_MS (100LL * 365 * 24 * 3600 * 1000)
-/* Core calls per LMDB write transaction (durability is not needed). */
-#define SIM_TXN_OPS 32768
-/* Tasks per submit call. */
-#define SIM_SUBMIT_MAX 1024
-/* Batches between progress reports. */
-#define SIM_PROGRESS_EVERY 4096
-
-enum ev_type { EV_END = 0, EV_FAIL = 1, EV_REPAIR = 2 };
-
-struct ev {
-	int64_t t;
-	uint32_t type;
-	uint64_t id;	/* job index, or node index */
-	uint64_t token; /* EV_END: the lease it ends */
-};
-
-enum jstate { J_WAIT = 0, J_QUEUED, J_RUNNING, J_ENDED, J_REJECTED };
-
-struct sjob {
-	uint64_t tid;	/* the core's task id */
-	uint64_t token; /* current lease, 0 when not running */
-	uint32_t placed; /* parts placed in this attempt */
-	uint32_t rpos;	 /* position in run.running */
-	uint8_t state;
-};
-
-struct snode {
-	int64_t member; /* index in the core's worker table; -1 when dead */
-	int64_t free;	/* free slots */
-};
-
-/* A distinct node capacity and how many nodes have it. */
-struct capgroup {
-	struct ksched_resources cap;
-	int64_t count;
-};
-
-struct run {
-	const ksched_sim_workload *w;
-	const ksched_sim_cluster *c;
-	struct ksched_sim_opts o;
-	struct ksched_sim_result *res;
-	char dir[4096];
-	ksched_store *st;
-	ksched_queue *q;
-	ksched_cache *ca;
-	ksched_policy *pol;
-	ksched_sched *s;
-	bool scan_all;
-	size_t scan_max; /* the core's */
-	struct sjob *jobs;
-	size_t njobs, next_arrival, ended, queued, nrunning, busy;
-	uint32_t *running; /* job indexes */
-	struct snode *nodes;
-	size_t nnodes;
-	int64_t *m2n; /* member index -> node, -1 */
-	size_t nm2n;
-	uint64_t *freebits; /* live nodes with a free slot */
-	uint32_t *wk, *mx;
-	struct ksched_assignment *out;
-	size_t outcap;
-	struct capgroup *caps;
-	size_t ncaps;
-	struct u64map tid2job; /* core task id -> job index + 1 */
-	struct ev *heap;
-	size_t nheap, capheap, repairs;
-	int64_t next_tick;
-	uint64_t rng;
-	size_t ops;
-	ksched_task **sub;
-	size_t *subjob;
-	uint64_t *subids;
-	char *err;
-	size_t errlen;
-};
-
-/* ---- event heap ------------------------------------------------------------ */
+/* ---- event heap ------------------------------------------------------------
+ */
 
 static bool
 ev_less(const struct ev *a, const struct ev *b)
@@ -166,23 +76,8 @@ heap_pop(struct run *r)
 	return top;
 }
 
-/* ---- helpers -------------------------------------------------------------- */
-
-static void set_err(struct run *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-set_err(struct run *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!r->err || !r->errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(r->err, r->errlen, fmt, ap);
-	va_end(ap);
-}
-
+/* ---- helpers --------------------------------------------------------------
+ */
 /* splitmix64: a small seeded generator (never rand()). */
 static uint64_t
 rng_next(uint64_t *s)
@@ -272,17 +167,19 @@ timeline(struct run *r, int64_t now)
 	s->ntl = n + 1;
 }
 
-/* ---- workers -------------------------------------------------------------- */
+/* ---- workers --------------------------------------------------------------
+ */
 
 static ksched_err
 node_join(struct run *r, size_t i, int64_t now)
 {
 	const struct ksched_sim_node *nd = ksched_sim_cluster_node(r->c, i);
 	const char *keys[KSCHED_LABELS_MAX], *vals[KSCHED_LABELS_MAX];
-	size_t nl = nd->nlabels < KSCHED_LABELS_MAX ? nd->nlabels
-						    : KSCHED_LABELS_MAX;
+	size_t nl =
+	    nd->nlabels < KSCHED_LABELS_MAX ? nd->nlabels : KSCHED_LABELS_MAX;
 	uint32_t m;
-	ksched_err e = ksched_sched_worker_join(r->s, nd->id, &nd->cap, now, &m);
+	ksched_err e =
+	    ksched_sched_worker_join(r->s, nd->id, &nd->cap, now, &m);
 
 	if (e)
 		return e;
@@ -290,8 +187,8 @@ node_join(struct run *r, size_t i, int64_t now)
 		keys[k] = nd->labels[k].key;
 		vals[k] = nd->labels[k].value;
 	}
-	if (nl && (e = ksched_members_set_labels(ksched_sched_members(r->s),
-						 m, keys, vals, nl)))
+	if (nl && (e = ksched_members_set_labels(ksched_sched_members(r->s), m,
+						 keys, vals, nl)))
 		return e;
 	if (m >= r->nm2n) {
 		size_t nc = 2 * (size_t)m + 16;
@@ -372,7 +269,8 @@ node_die(struct run *r, int64_t node, int64_t now)
 	free_bit(r, (size_t)node, false);
 	while (i < r->nrunning) {
 		size_t j = r->running[i];
-		const struct ksched_sim_job *jb = ksched_sim_workload_job(r->w, j);
+		const struct ksched_sim_job *jb =
+		    ksched_sim_workload_job(r->w, j);
 		struct ksched_sim_job_result *jr = &r->res->jobs[j];
 		bool hit = false;
 		for (int64_t k = 0; k < jb->nodes && !hit; k++)
@@ -402,7 +300,8 @@ node_die(struct run *r, int64_t node, int64_t now)
 	return op_done(r, 1);
 }
 
-/* ---- jobs ------------------------------------------------------------------ */
+/* ---- jobs ------------------------------------------------------------------
+ */
 
 /* Whether some jobs.nodes distinct nodes can each hold one part of j. */
 static bool
@@ -422,8 +321,7 @@ static ksched_err
 reject(struct run *r, size_t j, const char *why)
 {
 	struct ksched_sim_result *s = r->res;
-	char **n = ksched__realloc(s->reasons,
-				   (s->nreasons + 1) * sizeof(*n));
+	char **n = ksched__realloc(s->reasons, (s->nreasons + 1) * sizeof(*n));
 	char *copy = ksched__strdup(why);
 
 	if (n)
@@ -448,18 +346,19 @@ make_task(const struct ksched_sim_job *j, ksched_task **out)
 {
 	ksched_task *t;
 	int64_t wt = j->walltime_ms;
-	ksched_err e = j->spec ? ksched_task_dup(j->spec, &t)
-			       : ksched_task_new(&t);
+	ksched_err e =
+	    j->spec ? ksched_task_dup(j->spec, &t) : ksched_task_new(&t);
 
 	if (e)
 		return e;
 	if (!j->spec)
-		e = ksched_task_set_kind(t, j->kind && *j->kind ? j->kind
-								  : "sim");
+		e = ksched_task_set_kind(t,
+					 j->kind && *j->kind ? j->kind : "sim");
 	if (!e && j->user && *j->user)
 		e = ksched_task_set_user(t, j->user);
 	if (wt > KSCHED_DURATION_MAX)
-		wt = KSCHED_DURATION_MAX; /* plans see at most the core's limit */
+		wt = KSCHED_DURATION_MAX; /* plans see at most the core's limit
+					   */
 	ksched_task_set_resources(t, j->need.cpu_milli, j->need.mem_mb,
 				  j->need.gpus);
 	ksched_task_set_nodes(t, j->nodes);
@@ -491,9 +390,9 @@ submit_pending(struct run *r, size_t n, int64_t now)
 	for (size_t i = 0; i < n; i++)
 		ksched_task_free(r->sub[i]);
 	if (e) {
-		set_err(r, "simulator: submit of job %s failed: %s",
-			ksched_sim_workload_job(r->w, r->subjob[bad])->name,
-			why);
+		ksched__sim_set_err(
+		    r, "simulator: submit of job %s failed: %s",
+		    ksched_sim_workload_job(r->w, r->subjob[bad])->name, why);
 		return e;
 	}
 	for (size_t i = 0; i < n && !e; i++) {
@@ -519,7 +418,8 @@ arrivals(struct run *r, int64_t now)
 
 	while (!e && r->next_arrival < r->njobs) {
 		size_t j = r->next_arrival;
-		const struct ksched_sim_job *jb = ksched_sim_workload_job(r->w, j);
+		const struct ksched_sim_job *jb =
+		    ksched_sim_workload_job(r->w, j);
 		ksched_task *t;
 		if (jb->submit_ms != now)
 			break;
@@ -566,8 +466,7 @@ job_started(struct run *r, size_t j, int64_t now)
 	int64_t d = jb->run_ms;
 	struct ev e = {0, EV_END, j, s->token};
 
-	if (r->o.kill_at_walltime && jb->walltime_ms > 0 &&
-	    d > jb->walltime_ms)
+	if (r->o.kill_at_walltime && jb->walltime_ms > 0 && d > jb->walltime_ms)
 		d = jb->walltime_ms;
 	e.t = now + d;
 	s->state = J_RUNNING;
@@ -594,8 +493,8 @@ job_end(struct run *r, const struct ev *ev)
 		return KSCHED_OK; /* a start lost to a worker death */
 	for (int64_t k = 0; k < jb->nodes; k++) {
 		ksched_err e = ksched_sched_complete_part(
-			r->s, s->tid, s->token, (uint32_t)k, ev->t, ok, NULL,
-			0, ok ? NULL : "killed at its walltime");
+		    r->s, s->tid, s->token, (uint32_t)k, ev->t, ok, NULL, 0,
+		    ok ? NULL : "killed at its walltime");
 		/* A failed part stops the gang: the others are stale. */
 		if (e && !(e == KSCHED_ESTALE && !ok && k > 0))
 			return e;
@@ -620,8 +519,8 @@ take(struct run *r, const struct ksched_assignment *a, int64_t now)
 	int64_t node = a->worker < r->nm2n ? r->m2n[a->worker] : -1;
 	uint32_t *parts;
 
-	if (!j-- || node < 0 || a->rank >= (uint32_t)ksched_sim_workload_job(
-						      r->w, j)->nodes)
+	if (!j-- || node < 0 ||
+	    a->rank >= (uint32_t)ksched_sim_workload_job(r->w, j)->nodes)
 		return KSCHED_ECORRUPT; /* the core placed what we never gave */
 	/* jobs[j].nodes points into parts: write through parts. */
 	parts = r->res->parts + (r->res->jobs[j].nodes - r->res->parts);
@@ -665,7 +564,8 @@ dispatch(struct run *r, int64_t now)
 		for (size_t b = 0; b < (r->nnodes + 63) / 64; b++) {
 			uint64_t bits = r->freebits[b];
 			while (bits) {
-				size_t i = b * 64 + (size_t)__builtin_ctzll(bits);
+				size_t i =
+				    b * 64 + (size_t)__builtin_ctzll(bits);
 				bits &= bits - 1;
 				r->wk[nw] = (uint32_t)r->nodes[i].member;
 				r->mx[nw++] = (uint32_t)r->nodes[i].free;
@@ -688,164 +588,6 @@ dispatch(struct run *r, int64_t now)
 	}
 }
 
-/* ---- setup ------------------------------------------------------------------ */
-
-static int
-rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* Placement-only built-ins look at a window of the queue; anything else
- * (fcfs, sjf, backfilling, plugins) sees it whole. */
-static bool
-wants_whole_queue(const char *name)
-{
-	static const char *const partial[] = {
-		"binpack", "spread", "least_loaded", "round_robin", "priority",
-		"fair",
-	};
-
-	for (size_t i = 0; i < sizeof(partial) / sizeof(partial[0]); i++)
-		if (!strcmp(name, partial[i]))
-			return false;
-	return true;
-}
-
-static ksched_err
-setup_caps(struct run *r)
-{
-	r->caps = ksched__calloc(r->nnodes, sizeof(*r->caps));
-	if (!r->caps)
-		return KSCHED_ENOMEM;
-	for (size_t i = 0; i < r->nnodes; i++) {
-		const struct ksched_resources *c =
-			&ksched_sim_cluster_node(r->c, i)->cap;
-		size_t k = 0;
-		while (k < r->ncaps && memcmp(&r->caps[k].cap, c, sizeof(*c)))
-			k++;
-		if (k == r->ncaps)
-			r->caps[r->ncaps++].cap = *c;
-		r->caps[k].count++;
-		r->res->slots += c->slots;
-		r->res->cpu_milli += c->cpu_milli;
-	}
-	return KSCHED_OK;
-}
-
-static ksched_err
-setup_arrays(struct run *r)
-{
-	struct ksched_sim_result *s = r->res;
-	size_t parts = 0;
-
-	for (size_t j = 0; j < r->njobs; j++)
-		parts += (size_t)ksched_sim_workload_job(r->w, j)->nodes;
-	r->outcap = (size_t)s->slots;
-	r->jobs = ksched__calloc(r->njobs + 1, sizeof(*r->jobs));
-	r->running = ksched__calloc(r->njobs + 1, sizeof(*r->running));
-	r->nodes = ksched__calloc(r->nnodes, sizeof(*r->nodes));
-	r->freebits = ksched__calloc((r->nnodes + 63) / 64, sizeof(uint64_t));
-	r->wk = ksched__calloc(r->nnodes, sizeof(*r->wk));
-	r->mx = ksched__calloc(r->nnodes, sizeof(*r->mx));
-	r->out = ksched__calloc(r->outcap + 1, sizeof(*r->out));
-	r->sub = ksched__calloc(SIM_SUBMIT_MAX, sizeof(*r->sub));
-	r->subjob = ksched__calloc(SIM_SUBMIT_MAX, sizeof(*r->subjob));
-	r->subids = ksched__calloc(SIM_SUBMIT_MAX, sizeof(*r->subids));
-	s->jobs = ksched__calloc(r->njobs + 1, sizeof(*s->jobs));
-	s->parts = ksched__calloc(parts + 1, sizeof(*s->parts));
-	if (!r->jobs || !r->running || !r->nodes || !r->freebits || !r->wk ||
-	    !r->mx || !r->out || !r->sub || !r->subjob || !r->subids ||
-	    !s->jobs || !s->parts)
-		return KSCHED_ENOMEM;
-	parts = 0;
-	for (size_t j = 0; j < r->njobs; j++) {
-		s->jobs[j].start_ms = -1;
-		s->jobs[j].finish_ms = -1;
-		s->jobs[j].outcome = KSCHED_SIM_UNFINISHED;
-		s->jobs[j].nodes = s->parts + parts;
-		parts += (size_t)ksched_sim_workload_job(r->w, j)->nodes;
-	}
-	for (size_t i = 0; i < r->nnodes; i++)
-		r->nodes[i].member = -1;
-	return KSCHED_OK;
-}
-
-static ksched_err
-setup_core(struct run *r)
-{
-	struct ksched_sched_config cfg;
-	const char *tmp = r->o.tmpdir ? r->o.tmpdir : getenv("TMPDIR");
-	char why[512] = "";
-	ksched_err e;
-
-	snprintf(r->dir, sizeof(r->dir), "%s/ksched-sim-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(r->dir)) {
-		r->dir[0] = 0;
-		set_err(r, "simulator: cannot make a temporary directory in %s",
-			tmp && *tmp ? tmp : "/tmp");
-		return KSCHED_EIO;
-	}
-	e = ksched_store_open(r->dir, KSCHED_SYNC_NONE, &r->st, why,
-			      sizeof(why));
-	if (e) {
-		set_err(r, "simulator: store: %s", why);
-		return e;
-	}
-	if (!(e = ksched_queue_open(r->st, 1, &r->q)))
-		e = ksched_cache_open(r->st, &r->ca);
-	if (!e && (e = ksched_policy_load(r->o.policy, &r->pol, why,
-					   sizeof(why))))
-		set_err(r, "simulator: policy %s: %s", r->o.policy, why);
-	if (e)
-		return e;
-	ksched_sched_config_init(&cfg);
-	cfg.lease_ms = SIM_LEASE_MS;
-	cfg.lease_grace_ms = SIM_LEASE_MS;
-	cfg.policy = r->pol;
-	r->scan_all = r->o.scan == 0 &&
-		      wants_whole_queue(ksched_policy_name(r->pol));
-	if (r->scan_all || r->o.scan > cfg.scan_max) {
-		size_t n = r->scan_all ? r->njobs : r->o.scan;
-		cfg.scan_max = n > cfg.scan_max ? n : cfg.scan_max;
-	}
-	cfg.scan_min = r->scan_all ? cfg.scan_max : r->o.scan;
-	r->scan_max = cfg.scan_max;
-	return ksched_sched_new(r->q, r->ca, &cfg, 0, &r->s);
-}
-
-static void
-teardown(struct run *r)
-{
-	if (r->st && ksched_store_in_batch(r->st))
-		ksched_store_abort(r->st);
-	ksched_sched_free(r->s);
-	ksched_policy_free(r->pol);
-	ksched_cache_close(r->ca);
-	ksched_queue_close(r->q);
-	ksched_store_close(r->st);
-	if (r->dir[0])
-		nftw(r->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	ksched__u64map_free(&r->tid2job);
-	ksched__free(r->jobs);
-	ksched__free(r->running);
-	ksched__free(r->nodes);
-	ksched__free(r->m2n);
-	ksched__free(r->freebits);
-	ksched__free(r->wk);
-	ksched__free(r->mx);
-	ksched__free(r->out);
-	ksched__free(r->caps);
-	ksched__free(r->heap);
-	ksched__free(r->sub);
-	ksched__free(r->subjob);
-	ksched__free(r->subids);
-}
-
 /* ---- the loop ------------------------------------------------------------ */
 
 /* The next batch's time, or INT64_MAX when nothing can happen any more. */
@@ -857,8 +599,8 @@ next_time(const struct run *r)
 	if (r->nheap)
 		t = r->heap[0].t;
 	if (r->next_arrival < r->njobs) {
-		int64_t a = ksched_sim_workload_job(r->w, r->next_arrival)
-				    ->submit_ms;
+		int64_t a =
+		    ksched_sim_workload_job(r->w, r->next_arrival)->submit_ms;
 		t = a < t ? a : t;
 	}
 	if (r->next_tick < SIM_LEASE_MS / 2 && r->next_tick < t)
@@ -901,8 +643,8 @@ batch(struct run *r, int64_t now)
 	return e;
 }
 
-static ksched_err
-simulate(struct run *r)
+ksched_err
+ksched__sim_simulate(struct run *r)
 {
 	ksched_err e = KSCHED_OK;
 	int64_t now;
@@ -925,131 +667,4 @@ simulate(struct run *r)
 	if (!e)
 		e = ksched_store_commit(r->st);
 	return e;
-}
-
-/* ---- API ------------------------------------------------------------------ */
-
-void
-ksched_sim_opts_init(struct ksched_sim_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->policy = "fcfs";
-	o->kill_at_walltime = true;
-}
-
-static ksched_err
-check_opts(struct run *r)
-{
-	if (!r->nnodes) {
-		set_err(r, "simulator: the cluster has no nodes");
-		return KSCHED_EINVAL;
-	}
-	for (size_t i = 0; i < r->o.nfailures; i++) {
-		if (r->o.failures[i].node < r->nnodes &&
-		    r->o.failures[i].at_ms >= 0)
-			continue;
-		set_err(r,
-			"simulator: failure of node %u at %lld ms: the "
-			"cluster has nodes 0..%zu and times start at 0",
-			r->o.failures[i].node,
-			(long long)r->o.failures[i].at_ms, r->nnodes - 1);
-		return KSCHED_EINVAL;
-	}
-	if (r->o.fail_rate < 0 || r->o.repair_ms < 0 ||
-	    !isfinite(r->o.fail_rate)) {
-		set_err(r, "simulator: fail rate and repair time must be "
-			   ">= 0");
-		return KSCHED_EINVAL;
-	}
-	return KSCHED_OK;
-}
-
-ksched_err
-ksched_sim_run(const ksched_sim_workload *w, const ksched_sim_cluster *c,
-	       const struct ksched_sim_opts *opts, ksched_sim_result **out,
-	       char *err, size_t errlen)
-{
-	struct run r;
-	ksched_err e;
-
-	memset(&r, 0, sizeof(r));
-	*out = NULL;
-	if (err && errlen)
-		err[0] = 0;
-	if (opts)
-		r.o = *opts;
-	else
-		ksched_sim_opts_init(&r.o);
-	if (!r.o.policy)
-		r.o.policy = "fcfs";
-	r.w = w;
-	r.c = c;
-	r.err = err;
-	r.errlen = errlen;
-	r.njobs = ksched_sim_workload_count(w);
-	r.nnodes = ksched_sim_cluster_count(c);
-	r.rng = r.o.seed;
-	ksched__u64map_init(&r.tid2job);
-	if ((e = check_opts(&r)))
-		return e;
-	if (!(r.res = ksched__calloc(1, sizeof(*r.res))))
-		return KSCHED_ENOMEM;
-	r.res->w = w;
-	r.res->njobs = r.njobs;
-	r.res->nodes = r.nnodes;
-	e = setup_caps(&r);
-	if (!e)
-		e = setup_arrays(&r);
-	if (!e)
-		e = setup_core(&r);
-	if (!e && (e = ksched_store_begin(r.st)) == KSCHED_OK)
-		e = simulate(&r);
-	if (!e && !(r.res->policy = ksched__strdup(ksched_policy_name(r.pol))))
-		e = KSCHED_ENOMEM;
-	if (e && err && errlen && !err[0])
-		snprintf(err, errlen, "simulator: %s", ksched_strerror(e));
-	teardown(&r);
-	if (e) {
-		ksched_sim_result_free(r.res);
-		return e;
-	}
-	ksched__sim_metrics(r.res);
-	*out = r.res;
-	return KSCHED_OK;
-}
-
-void
-ksched_sim_result_free(ksched_sim_result *r)
-{
-	if (!r)
-		return;
-	for (size_t i = 0; i < r->nreasons; i++)
-		ksched__free(r->reasons[i]);
-	ksched__free(r->reasons);
-	ksched__free(r->policy);
-	ksched__free(r->jobs);
-	ksched__free(r->parts);
-	ksched__free(r->tl_t);
-	ksched__free(r->tl_queue);
-	ksched__free(r->tl_busy);
-	ksched__free(r);
-}
-
-const char *
-ksched_sim_result_policy(const ksched_sim_result *r)
-{
-	return r->policy;
-}
-
-void
-ksched_sim_result_metrics(const ksched_sim_result *r,
-			  struct ksched_sim_metrics *out)
-{
-	*out = r->m;
-}
-
-const struct ksched_sim_job_result *
-ksched_sim_result_job(const ksched_sim_result *r, size_t i)
-{
-	return i < r->njobs ? &r->jobs[i] : NULL;
 }

@@ -11,10 +11,10 @@
 #include "alloc.h"
 #include "sim_int.h"
 
-#define PLOT_N 600    /* intervals along the time axis */
-#define PLOT_W 900    /* image width */
-#define PANEL_H 200   /* each panel's height */
-#define LEFT 70	      /* room for the value labels */
+#define PLOT_N 600  /* intervals along the time axis */
+#define PLOT_W 900  /* image width */
+#define PANEL_H 200 /* each panel's height */
+#define LEFT 70	    /* room for the value labels */
 #define TOP 30
 
 /* Time-weighted mean of the step function (t[i], v[i]) over PLOT_N
@@ -34,8 +34,8 @@ bucket(const int64_t *t, const uint32_t *v, size_t n, int64_t t0, int64_t t1,
 		for (size_t k = i; k < n && (double)t[k] < hi; k++) {
 			double a = (double)t[k] > lo ? (double)t[k] : lo;
 			double z = k + 1 < n && (double)t[k + 1] < hi
-					   ? (double)t[k + 1]
-					   : hi;
+				       ? (double)t[k + 1]
+				       : hi;
 			if (z > a)
 				acc += (double)v[k] * (z - a);
 		}
@@ -63,12 +63,12 @@ static int
 panel(FILE *f, int y0, const char *title, const double *v, double vmax,
       const char *lab, const char *color)
 {
-	int rc = fprintf(f,
-			 "<text x=\"%d\" y=\"%d\" font-size=\"13\">%s</text>\n"
-			 "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
-			 "fill=\"none\" stroke=\"#888\"/>\n",
-			 LEFT, y0 - 6, title, LEFT, y0, PLOT_W - LEFT - 10,
-			 PANEL_H);
+	int rc =
+	    fprintf(f,
+		    "<text x=\"%d\" y=\"%d\" font-size=\"13\">%s</text>\n"
+		    "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
+		    "fill=\"none\" stroke=\"#888\"/>\n",
+		    LEFT, y0 - 6, title, LEFT, y0, PLOT_W - LEFT - 10, PANEL_H);
 	if (rc >= 0)
 		rc = fprintf(f,
 			     "<text x=\"%d\" y=\"%d\" font-size=\"11\" "
@@ -80,9 +80,9 @@ panel(FILE *f, int y0, const char *title, const double *v, double vmax,
 			     color);
 	for (size_t b = 0; b < PLOT_N && rc >= 0; b++) {
 		double x = LEFT + (double)(PLOT_W - LEFT - 10) * (double)b /
-					  (PLOT_N - 1);
-		double y = y0 + PANEL_H -
-			   (vmax > 0 ? v[b] / vmax : 0) * PANEL_H;
+				      (PLOT_N - 1);
+		double y =
+		    y0 + PANEL_H - (vmax > 0 ? v[b] / vmax : 0) * PANEL_H;
 		rc = fprintf(f, "%s%.1f,%.1f", b ? " " : "", x, y);
 	}
 	return rc < 0 ? rc : fprintf(f, "\"/>\n");

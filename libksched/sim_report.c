@@ -20,8 +20,7 @@
 static bool
 ran(const struct ksched_sim_job_result *j)
 {
-	return j->outcome == KSCHED_SIM_DONE ||
-	       j->outcome == KSCHED_SIM_KILLED;
+	return j->outcome == KSCHED_SIM_DONE || j->outcome == KSCHED_SIM_KILLED;
 }
 
 /* Slowdown (Batsim's stretch): turnaround / execution.  A job that ran 0 s
@@ -40,8 +39,8 @@ slowdown(int64_t tat, int64_t exec)
 static double
 bsld(int64_t tat, int64_t exec)
 {
-	double s = (double)tat / (double)(exec > BSLD_MIN_MS ? exec
-							      : BSLD_MIN_MS);
+	double s =
+	    (double)tat / (double)(exec > BSLD_MIN_MS ? exec : BSLD_MIN_MS);
 
 	return s < 1 ? 1 : s;
 }
@@ -95,7 +94,7 @@ ksched__sim_metrics(struct ksched_sim_result *r)
 	for (size_t i = 0; i < r->njobs; i++) {
 		const struct ksched_sim_job_result *j = &r->jobs[i];
 		const struct ksched_sim_job *jb =
-			ksched_sim_workload_job(r->w, i);
+		    ksched_sim_workload_job(r->w, i);
 		int64_t exec, wait, tat;
 		double sd, bs;
 		m->restarts += j->restarts;
@@ -142,7 +141,8 @@ ksched__sim_metrics(struct ksched_sim_result *r)
 		double span = (double)(last - first);
 		m->utilization = used / (span * (double)r->slots);
 		if (r->cpu_milli > 0)
-			m->cpu_utilization = cpu / (span * (double)r->cpu_milli);
+			m->cpu_utilization =
+			    cpu / (span * (double)r->cpu_milli);
 	}
 	m->fairness = 1.0;
 	if (u && nu) {
@@ -152,7 +152,8 @@ ksched__sim_metrics(struct ksched_sim_result *r)
 	ksched__free(u);
 }
 
-/* ---- jobs.csv --------------------------------------------------------------- */
+/* ---- jobs.csv ---------------------------------------------------------------
+ */
 
 /* ms as seconds, three decimals, from integers only. */
 static void
@@ -232,13 +233,12 @@ csv_row(const struct ksched_sim_result *r, size_t i, FILE *f)
 		snprintf(sd, sizeof(sd), "%.6f",
 			 slowdown(j->finish_ms - jb->submit_ms,
 				  j->finish_ms - j->start_ms));
-	if (put_csv_str(f, jb->name ? jb->name : "") ||
-	    fputc(',', f) == EOF ||
+	if (put_csv_str(f, jb->name ? jb->name : "") || fputc(',', f) == EOF ||
 	    put_csv_str(f, ksched_sim_workload_name(r->w)) ||
 	    fprintf(f, ",%s,%lld,%s,%d,%s,%s,%s,%s,%s,%s,", sub,
 		    (long long)jb->nodes, req,
-		    j->outcome == KSCHED_SIM_DONE ? 1 : 0, st, ex, fin, wt,
-		    tat, sd) < 0 ||
+		    j->outcome == KSCHED_SIM_DONE ? 1 : 0, st, ex, fin, wt, tat,
+		    sd) < 0 ||
 	    (ok && put_ranges(f, j->nodes, (size_t)jb->nodes)) ||
 	    fputc('\n', f) == EOF)
 		return -1;
@@ -260,7 +260,8 @@ ksched_sim_jobs_csv(const ksched_sim_result *r, FILE *f)
 	return fflush(f) ? KSCHED_EIO : KSCHED_OK;
 }
 
-/* ---- JSON report ------------------------------------------------------------ */
+/* ---- JSON report ------------------------------------------------------------
+ */
 
 static int
 set_num(json_t *o, const char *k, double v)
@@ -313,9 +314,9 @@ ksched_sim_report_json(const ksched_sim_result *const *rs, size_t n, FILE *f)
 
 	if (!bad && n) {
 		const ksched_sim_result *r = rs[0];
-		bad = json_object_set_new(doc, "workload",
-					  json_string(ksched_sim_workload_name(
-						  r->w))) ||
+		bad = json_object_set_new(
+			  doc, "workload",
+			  json_string(ksched_sim_workload_name(r->w))) ||
 		      set_int(doc, "jobs", r->njobs) ||
 		      set_int(doc, "dropped",
 			      ksched_sim_workload_dropped(r->w)) ||
@@ -331,14 +332,16 @@ ksched_sim_report_json(const ksched_sim_result *const *rs, size_t n, FILE *f)
 		runs = NULL;
 	}
 	if (!bad)
-		bad = json_dumpf(doc, f, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) ||
+		bad = json_dumpf(doc, f,
+				 JSON_INDENT(2) | JSON_REAL_PRECISION(10)) ||
 		      fputc('\n', f) == EOF || fflush(f);
 	json_decref(runs);
 	json_decref(doc);
 	return bad ? KSCHED_EIO : KSCHED_OK;
 }
 
-/* ---- the human table -------------------------------------------------------- */
+/* ---- the human table --------------------------------------------------------
+ */
 
 enum col { C_INT, C_SEC, C_NUM, C_PCT };
 
@@ -351,21 +354,21 @@ struct row {
 #define M(f) offsetof(struct ksched_sim_metrics, f)
 
 static const struct row rows[] = {
-	{"jobs done", C_INT, M(done)},
-	{"killed at walltime", C_INT, M(killed)},
-	{"rejected (too big)", C_INT, M(rejected)},
-	{"never ended", C_INT, M(unfinished)},
-	{"restarts (failures)", C_INT, M(restarts)},
-	{"makespan (s)", C_SEC, M(makespan)},
-	{"mean wait (s)", C_SEC, M(mean_wait)},
-	{"max wait (s)", C_SEC, M(max_wait)},
-	{"mean slowdown", C_NUM, M(mean_slowdown)},
-	{"max slowdown", C_NUM, M(max_slowdown)},
-	{"mean bounded sld", C_NUM, M(mean_bsld)},
-	{"mean turnaround (s)", C_SEC, M(mean_turnaround)},
-	{"utilization", C_PCT, M(utilization)},
-	{"cpu utilization", C_PCT, M(cpu_utilization)},
-	{"fairness (Jain)", C_NUM, M(fairness)},
+    {"jobs done", C_INT, M(done)},
+    {"killed at walltime", C_INT, M(killed)},
+    {"rejected (too big)", C_INT, M(rejected)},
+    {"never ended", C_INT, M(unfinished)},
+    {"restarts (failures)", C_INT, M(restarts)},
+    {"makespan (s)", C_SEC, M(makespan)},
+    {"mean wait (s)", C_SEC, M(mean_wait)},
+    {"max wait (s)", C_SEC, M(max_wait)},
+    {"mean slowdown", C_NUM, M(mean_slowdown)},
+    {"max slowdown", C_NUM, M(max_slowdown)},
+    {"mean bounded sld", C_NUM, M(mean_bsld)},
+    {"mean turnaround (s)", C_SEC, M(mean_turnaround)},
+    {"utilization", C_PCT, M(utilization)},
+    {"cpu utilization", C_PCT, M(cpu_utilization)},
+    {"fairness (Jain)", C_NUM, M(fairness)},
 };
 
 static int
@@ -403,8 +406,7 @@ ksched_sim_table(const ksched_sim_result *const *rs, size_t n,
 	for (size_t i = 0; i < n && rc >= 0; i++)
 		rc = fprintf(f, " %14.14s", rs[i]->policy);
 	rc = rc < 0 ? rc : fprintf(f, "\n");
-	for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]) && rc >= 0;
-	     k++) {
+	for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]) && rc >= 0; k++) {
 		rc = fprintf(f, "%-20s", rows[k].name);
 		for (size_t i = 0; i < n && rc >= 0; i++)
 			rc = cell(f, &rows[k], &rs[i]->m);

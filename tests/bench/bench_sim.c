@@ -100,8 +100,7 @@ run_one(const ksched_sim_workload *w, const char *cluster, const char *policy,
 	       label, policy, fmt_count((double)n, a, sizeof(a)), dt,
 	       fmt_count((double)n / dt, b, sizeof(b)),
 	       fmt_count((double)m.batches, err, sizeof(err)),
-	       m.utilization * 100, m.mean_wait,
-	       peak_rss_mb());
+	       m.utilization * 100, m.mean_wait, peak_rss_mb());
 	*jps = (double)n / dt;
 	*secs = dt;
 	ksched_sim_result_free(r);
@@ -129,10 +128,10 @@ nasa(void)
 		const char *pol = i ? "easy" : "fcfs";
 		char what[64], got[64];
 		double jps = 0, dt;
-		rc = run_one(w, "128x(cpu=1)", pol,
-			     "NASA iPSC/860 (128 nodes)", &jps, &dt);
-		snprintf(what, sizeof(what),
-			 "NASA with %s, >= 100,000 jobs/s", pol);
+		rc = run_one(w, "128x(cpu=1)", pol, "NASA iPSC/860 (128 nodes)",
+			     &jps, &dt);
+		snprintf(what, sizeof(what), "NASA with %s, >= 100,000 jobs/s",
+			 pol);
 		snprintf(got, sizeof(got), "%.0f jobs/s", jps);
 		if (!rc)
 			target(jps >= 100000, what, got);

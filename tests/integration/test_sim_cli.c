@@ -88,13 +88,13 @@ trace(const char *name, char *buf, size_t len)
 	return access(buf, R_OK) == 0 ? buf : NULL;
 }
 
-#define NEED_TRACE(var, name)                                                 \
-	char var##_buf[PATH_MAX + 64];                                       \
-	const char *var = trace(name, var##_buf, sizeof(var##_buf));         \
-	if (!var) {                                                          \
-		print_message("skipped: ../shared/traces/%s is absent\n",    \
-			      name);                                         \
-		skip();                                                      \
+#define NEED_TRACE(var, name)                                                  \
+	char var##_buf[PATH_MAX + 64];                                         \
+	const char *var = trace(name, var##_buf, sizeof(var##_buf));           \
+	if (!var) {                                                            \
+		print_message("skipped: ../shared/traces/%s is absent\n",      \
+			      name);                                           \
+		skip();                                                        \
 	}
 
 /* A small SWF trace: n jobs on 16 processors, in dir/name. */
@@ -265,11 +265,11 @@ test_sim_cli_deterministic(void **state)
 		assert_int_equal(mkdir(sub, 0755), 0);
 		for (int i = 0; i < 3; i++)
 			join(out[k][i], sizeof(out[k][i]), sub, names[i]);
-		const char *args[] = {"--trace", swf, "--policy", "binpack",
-				      "--report", out[k][0], "--jobs",
-				      out[k][1], "--plot", out[k][2],
-				      "--fail-rate", "0.5", "--repair", "300",
-				      "--seed", "3", "--quiet", NULL};
+		const char *args[] = {
+		    "--trace",	   swf,	      "--policy", "binpack", "--report",
+		    out[k][0],	   "--jobs",  out[k][1],  "--plot",  out[k][2],
+		    "--fail-rate", "0.5",     "--repair", "300",     "--seed",
+		    "3",	   "--quiet", NULL};
 		assert_int_equal(sim(NULL, 60000, args), 0);
 	}
 	for (int i = 0; i < 3; i++) {
@@ -294,8 +294,9 @@ test_sim_cli_nasa_all_jobs_fcfs_in_order(void **state)
 	char *dir = tu_tmpdir("simcli");
 	char csv[PATH_MAX];
 	char rep[PATH_MAX];
-	const char *args[] = {"--trace", nasa, "--policy", "fcfs", "--jobs",
-			      csv, "--report", rep, "--quiet", NULL};
+	const char *args[] = {"--trace", nasa, "--policy", "fcfs",
+			      "--jobs",	 csv,  "--report", rep,
+			      "--quiet", NULL};
 	json_error_t je;
 	json_t *doc;
 	struct row *r;
@@ -371,9 +372,10 @@ test_sim_cli_medium_late_backfilling(void **state)
 	NEED_TRACE(ml, "batsim-medium_late/medium_late.json");
 	char *dir = tu_tmpdir("simcli");
 	char rep[PATH_MAX], csv[PATH_MAX], f[PATH_MAX];
-	const char *args[] = {"--trace", ml, "--compare",
-			      "fcfs,easy,conservative", "--report", rep,
-			      "--jobs", csv, "--quiet", NULL};
+	const char *args[] = {
+	    "--trace",	ml,  "--compare", "fcfs,easy,conservative",
+	    "--report", rep, "--jobs",	  csv,
+	    "--quiet",	NULL};
 	json_error_t je;
 	json_t *doc;
 	double fcfs, easy, cons;
@@ -414,9 +416,9 @@ test_sim_cli_openb_binpack_spread(void **state)
 	NEED_TRACE(nodes, "alibaba-openb/openb_node_list_all_node.csv");
 	char *dir = tu_tmpdir("simcli");
 	char rep[PATH_MAX];
-	const char *args[] = {"--trace", pods, "--nodes", nodes,
-			      "--compare", "binpack,spread", "--report", rep,
-			      "--quiet", NULL};
+	const char *args[] = {
+	    "--trace",	      pods,	  "--nodes", nodes,	"--compare",
+	    "binpack,spread", "--report", rep,	     "--quiet", NULL};
 	json_error_t je;
 	json_t *doc;
 
@@ -435,12 +437,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sim_cli_bad_flags_exit_2),
-		cmocka_unit_test(test_sim_cli_bad_trace_exit_1),
-		cmocka_unit_test(test_sim_cli_deterministic),
-		cmocka_unit_test(test_sim_cli_nasa_all_jobs_fcfs_in_order),
-		cmocka_unit_test(test_sim_cli_medium_late_backfilling),
-		cmocka_unit_test(test_sim_cli_openb_binpack_spread),
+	    cmocka_unit_test(test_sim_cli_bad_flags_exit_2),
+	    cmocka_unit_test(test_sim_cli_bad_trace_exit_1),
+	    cmocka_unit_test(test_sim_cli_deterministic),
+	    cmocka_unit_test(test_sim_cli_nasa_all_jobs_fcfs_in_order),
+	    cmocka_unit_test(test_sim_cli_medium_late_backfilling),
+	    cmocka_unit_test(test_sim_cli_openb_binpack_spread),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -103,7 +103,7 @@ test_sim_two_waves(void **state)
 	r = run(w, c, &o);
 	for (size_t i = 0; i < 4; i++) {
 		const struct ksched_sim_job_result *jr =
-			ksched_sim_result_job(r, i);
+		    ksched_sim_result_job(r, i);
 		assert_int_equal(jr->outcome, KSCHED_SIM_DONE);
 		assert_int_equal(jr->start_ms, i < 2 ? 0 : 10000);
 		assert_int_equal(jr->finish_ms, jr->start_ms + 10000);
@@ -201,8 +201,7 @@ test_sim_walltime_kill_gang(void **state)
 
 	(void)state;
 	a.walltime_ms = 10000;
-	assert_int_equal(ksched_sim_workload_new("gangkill", 2, &w),
-			 KSCHED_OK);
+	assert_int_equal(ksched_sim_workload_new("gangkill", 2, &w), KSCHED_OK);
 	assert_int_equal(ksched_sim_workload_add(w, &a), KSCHED_OK);
 	assert_int_equal(ksched_sim_workload_add(w, &b), KSCHED_OK);
 	opts(&o, "binpack");
@@ -342,8 +341,8 @@ synthetic(size_t n, uint64_t seed)
 		t += (int64_t)(tu_rand(&seed) % 20);
 		j = job(i + 1, t, 1 + (int64_t)(tu_rand(&seed) % 120),
 			1 + (int64_t)(tu_rand(&seed) % 4));
-		j.walltime_ms = j.run_ms + (int64_t)(tu_rand(&seed) % 60000) -
-				5000;
+		j.walltime_ms =
+		    j.run_ms + (int64_t)(tu_rand(&seed) % 60000) - 5000;
 		if (j.walltime_ms < 1000)
 			j.walltime_ms = 1000;
 		j.user = users[tu_rand(&seed) % 4];
@@ -429,7 +428,7 @@ test_sim_fcfs_in_order(void **state)
 	r = run(w, c, &o);
 	for (size_t i = 0; i < ksched_sim_workload_count(w); i++) {
 		const struct ksched_sim_job_result *jr =
-			ksched_sim_result_job(r, i);
+		    ksched_sim_result_job(r, i);
 		assert_true(jr->start_ms >= last);
 		last = jr->start_ms;
 	}
@@ -442,15 +441,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sim_two_waves),
-		cmocka_unit_test(test_sim_gang_and_reject),
-		cmocka_unit_test(test_sim_walltime_kill),
-		cmocka_unit_test(test_sim_walltime_kill_gang),
-		cmocka_unit_test(test_sim_failure_and_repair),
-		cmocka_unit_test(test_sim_bad_options),
-		cmocka_unit_test(test_sim_scan_window),
-		cmocka_unit_test(test_sim_deterministic_synthetic),
-		cmocka_unit_test(test_sim_fcfs_in_order),
+	    cmocka_unit_test(test_sim_two_waves),
+	    cmocka_unit_test(test_sim_gang_and_reject),
+	    cmocka_unit_test(test_sim_walltime_kill),
+	    cmocka_unit_test(test_sim_walltime_kill_gang),
+	    cmocka_unit_test(test_sim_failure_and_repair),
+	    cmocka_unit_test(test_sim_bad_options),
+	    cmocka_unit_test(test_sim_scan_window),
+	    cmocka_unit_test(test_sim_deterministic_synthetic),
+	    cmocka_unit_test(test_sim_fcfs_in_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
