@@ -63,6 +63,7 @@ struct ksched__bf {
 	bool skip;    /* fcfs, sjf: skip=1 */
 	bool ended;   /* a task finished since the last select */
 	uint64_t gen; /* selects so far */
+	uint64_t builds; /* profiles built so far */
 	struct ksched__plan plan;
 	bool built;	     /* plan holds this select's profile */
 	struct u64map live;  /* task -> struct ksched__bf_live */
@@ -117,7 +118,6 @@ int64_t ksched__bf_walltime(const struct ksched_task_view *t);
 void ksched__bf_event(struct ksched__bf *bf,
 		      const struct ksched_policy_event *ev);
 void ksched__bf_free_maps(struct ksched__bf *bf);
-void ksched__bf_prune(struct ksched__bf *bf);
 
 /*
  * Start tasks in r->order from position `from` while each fits now on the

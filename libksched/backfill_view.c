@@ -171,15 +171,24 @@ ksched__bf_free_maps(struct ksched__bf *bf)
 	free_map(&bf->resv);
 }
 
-/* Forget running tasks no select saw for a while (a lost FINISHED). */
-void
-ksched__bf_prune(struct ksched__bf *bf)
+/*
+ * Forget running tasks whose FINISHED never came: right after a build,
+ * every task of the running view has this select's stamp (plan_running),
+ * and tasks started by this select have no record yet.  Every
+ * PRUNE_EVERY builds, so the sweep of the map costs little.
+ */
+#define PRUNE_EVERY 256
+
+static void
+prune(struct ksched__bf *bf)
 {
 	struct u64map *m = &bf->live;
 
+	if (++bf->builds % PRUNE_EVERY)
+		return;
 	for (size_t i = 0; i < m->cap;) {
 		struct ksched__bf_live *l = m->slots[i].val;
-		if (m->slots[i].key && l->stamp + 2 < bf->gen) {
+		if (m->slots[i].key && l->stamp != bf->gen) {
 			/* Deletion shifts a later slot here: look again. */
 			ksched__free(ksched__u64map_del(m, m->slots[i].key));
 			continue;
@@ -527,6 +536,7 @@ ksched__bf_build(struct ksched__bf_round *r)
 	    ksched__plan_reset(&bf->plan, v->now, nm) || plan_running(bf, v) ||
 	    plan_machines(bf, v))
 		return -1;
+	prune(bf);
 	/* What ksched__bf_start_free started in this select. */
 	for (size_t i = 0; i < bf->nparts; i++) {
 		const struct ksched__bf_part *pt = &bf->parts[i];

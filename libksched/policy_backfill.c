@@ -24,7 +24,6 @@
 #include "policy_backfill.h"
 
 #define FOREVER KSCHED__PLAN_FOREVER
-#define PRUNE_EVERY 256 /* selects between sweeps of stale running tasks */
 
 /* A conservative reservation: start and worker indices. */
 struct resv {
@@ -399,6 +398,10 @@ cons_place(struct ksched__bf_round *r, const struct ksched_task_view *t,
 	int64_t wall = ksched__bf_walltime(t), at, before = FOREVER;
 	size_t k = (size_t)t->nodes;
 
+	if (rv && rv->k != k) { /* the task changed shape: start over */
+		ksched__free(ksched__u64map_del(&bf->resv, t->id));
+		rv = NULL;
+	}
 	/* Its old place is free once it is taken out: search no later. */
 	if (rv && rv->start >= 0 && resv_positions(bf, rv)) {
 		if (ksched__plan_add(&bf->plan, rv->start,
@@ -426,8 +429,8 @@ cons_place(struct ksched__bf_round *r, const struct ksched_task_view *t,
 		rv->w[i] = bf->plan.index[bf->pick[i]];
 	if (may_start && at == r->v->now && ksched__bf_emit(r, t))
 		return 0;
-	return ksched__plan_add(&bf->plan, at, ksched__plan_end(at, wall), bf->pick,
-				k, &need, 1);
+	return ksched__plan_add(&bf->plan, at, ksched__plan_end(at, wall),
+				bf->pick, k, &need, 1);
 }
 
 /* Plan (sign 1) or unplan (-1) the parts that ended since the last
@@ -579,8 +582,6 @@ bf_select(void *state, const struct ksched_select_view *v,
 	bf->gen++;
 	bf->have_head = false;
 	rc = bf_round(&r);
-	if (bf->gen % PRUNE_EVERY == 0)
-		ksched__bf_prune(bf);
 	bf->ended = false;
 	bf->ngone = 0;
 	if (rc) {

@@ -400,6 +400,39 @@ test_backfill_gang_machines_learnt_from_events(void **state)
 	}
 }
 
+/* Many selects later (with and without a profile built), the gang's
+ * machines are still known. */
+static void
+test_backfill_gang_machines_kept_over_many_selects(void **state)
+{
+	struct ksched_task_view tv = {.id = 50, .nodes = 4};
+	ksched_policy *p = load("easy");
+	struct cl c;
+
+	(void)state;
+	cl_init(&c, 8);
+	cl_busy(&c, 0, 50, 1000000, true);
+	for (uint32_t m = 1; m < 4; m++)
+		cl_busy(&c, m, 50, 1000000, false);
+	for (uint32_t m = 0; m < 4; m++) {
+		struct ksched_policy_event ev = {KSCHED_EV_TASK_STARTED, 0, &tv,
+						 &c.all[m], true};
+		ksched_policy_event(p, &ev);
+	}
+	for (int i = 0; i < 1500; i++) {
+		c.nq = 0;
+		cl_job(&c, 1, i % 5 ? 1 : 5, 10); /* 5 needs the profile */
+		cl_place(p, &c);
+	}
+	c.nq = 0;
+	cl_job(&c, 1, 8, 10);
+	cl_job(&c, 2, 1, 5000000);
+	cl_place(p, &c);
+	assert_int_equal(reserved(p, 1), 1000000);
+	assert_int_equal(c.n, 0);
+	ksched_policy_free(p);
+}
+
 /* A job no machine set can hold is passed over, not a blocker. */
 static void
 test_backfill_too_large_job_is_passed_over(void **state)
@@ -513,6 +546,133 @@ test_backfill_bad_tasks_are_ignored(void **state)
 		cl_place(p, &c);
 		assert_int_equal(c.n, 2);
 		assert_int_equal(on(&c, 4), 1u << 0 | 1u << 1);
+		ksched_policy_free(p);
+	}
+}
+
+/* ---- multi-resource workers: raw select output checked ------------------------- */
+
+static const struct ksched_label_view gpu_label = {"kind", "gpu"};
+
+/* Random workers (cpu, memory, slots, some labelled, some draining), some
+ * of their room taken by running tasks, and a random queue. */
+static void
+random_cluster(struct cl *c, uint64_t *seed)
+{
+	size_t nm = 2 + tu_rand(seed) % (MAXM - 2);
+
+	cl_init(c, nm);
+	c->now = 1000;
+	for (size_t m = 0; m < nm; m++) {
+		struct ksched_worker_view *w = &c->all[m];
+		int64_t slots = 1 + (int64_t)(tu_rand(seed) % 4);
+		w->capacity = (struct ksched_resources){
+			1000 * slots, 512 * (1 + (int64_t)(tu_rand(seed) % 4)),
+			0, slots};
+		if (tu_rand(seed) % 4 == 0) {
+			w->labels = &gpu_label;
+			w->nlabels = 1;
+		}
+		if (tu_rand(seed) % 8 == 0)
+			w->state = KSCHED_WORKER_DRAINING;
+		for (int64_t k = 0; k < slots && c->nr < MAXR; k++) {
+			if (tu_rand(seed) % 2)
+				continue;
+			w->allocated.cpu_milli += 700;
+			w->allocated.mem_mb += 100;
+			w->allocated.slots++;
+			c->r[c->nr++] = (struct ksched_running_view){
+				900 + c->nr, (uint32_t)m, {700, 100, 0, 1}, 0,
+				tu_rand(seed) % 3 ? 1000 + (int64_t)(tu_rand(seed) % 500)
+						  : 0,
+				""};
+		}
+	}
+	c->nq = 0;
+	for (uint64_t id = 1; id <= 1 + tu_rand(seed) % (MAXQ - 1); id++) {
+		cl_job(c, id, 1 + (int64_t)(tu_rand(seed) % 3),
+		       (int64_t)(tu_rand(seed) % 400));
+		c->q[c->nq - 1].need = (struct ksched_resources){
+			100 * (int64_t)(1 + tu_rand(seed) % 15),
+			64 * (int64_t)(tu_rand(seed) % 12), 0, 1};
+		if (tu_rand(seed) % 5 == 0) {
+			c->q[c->nq - 1].selector = &gpu_label;
+			c->q[c->nq - 1].nselector = 1;
+		}
+	}
+}
+
+/* What the core would refuse: raw placements must all be valid. */
+static void
+check_raw(const struct cl *c, const struct ksched_select_view *v, size_t n)
+{
+	struct ksched_resources used[MAXM];
+
+	for (size_t m = 0; m < c->nm; m++)
+		used[m] = c->all[m].allocated;
+	for (size_t i = 0; i < n;) {
+		const struct ksched_task_view *t = NULL;
+		for (size_t q = 0; q < v->nqueue; q++)
+			if (v->queue[q].id == c->out[i].task)
+				t = &v->queue[q];
+		assert_non_null(t);
+		for (uint32_t r = 0; r < (uint32_t)t->nodes; r++, i++) {
+			const struct ksched_placement *pl = &c->out[i];
+			const struct ksched_worker_view *w;
+			struct ksched_resources *u;
+			assert_true(i < n && pl->task == t->id && pl->rank == r);
+			assert_true(pl->worker < c->nm);
+			w = &c->all[pl->worker];
+			u = &used[pl->worker];
+			assert_int_equal(w->state, KSCHED_WORKER_ALIVE);
+			assert_true(!t->nselector || w->nlabels);
+			for (uint32_t j = 0; j < r; j++)
+				assert_int_not_equal(c->out[i - r + j].worker,
+						     pl->worker);
+			u->cpu_milli += t->need.cpu_milli;
+			u->mem_mb += t->need.mem_mb;
+			u->slots++;
+			assert_true(u->cpu_milli <= w->capacity.cpu_milli &&
+				    u->mem_mb <= w->capacity.mem_mb &&
+				    u->slots <= w->capacity.slots);
+		}
+	}
+}
+
+static void
+test_backfill_multi_resource_output_is_valid(void **state)
+{
+	const struct ksched_policy_ops *ops[] = {
+		&ksched__policy_fcfs, &ksched__policy_sjf, &ksched__policy_easy,
+		&ksched__policy_easy, &ksched__policy_conservative};
+	const char *pols[] = {"fcfs:skip=1", "sjf", "easy",
+			      "easy:reserve=count", "conservative"};
+	uint64_t seed = 7;
+	struct cl c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+		ksched_policy *p = load(pols[i]);
+		size_t placed = 0;
+		for (int round = 0; round < 400; round++) {
+			struct ksched_select_view v;
+			size_t n = 0, outmax;
+			random_cluster(&c, &seed);
+			v = (struct ksched_select_view){c.now, c.q, c.nq, c.vw,
+							0, c.r, c.nr};
+			for (size_t m = 0; m < c.nm; m++)
+				if (c.all[m].allocated.slots <
+				    c.all[m].capacity.slots)
+					c.vw[v.nworkers++] = c.all[m];
+			outmax = 1 + tu_rand(&seed) % MAXO;
+			assert_int_equal(ops[i]->select(ksched__policy_state(p),
+							&v, c.out, outmax, &n),
+					 0);
+			assert_true(n <= outmax);
+			check_raw(&c, &v, n);
+			placed += n;
+		}
+		assert_true(placed > 400); /* not a vacuous check */
 		ksched_policy_free(p);
 	}
 }
@@ -808,10 +968,13 @@ main(void)
 		cmocka_unit_test(test_backfill_conservative_delays_no_reservation),
 		cmocka_unit_test(test_backfill_gangs_on_distinct_machines),
 		cmocka_unit_test(test_backfill_gang_machines_learnt_from_events),
+		cmocka_unit_test(
+			test_backfill_gang_machines_kept_over_many_selects),
 		cmocka_unit_test(test_backfill_too_large_job_is_passed_over),
 		cmocka_unit_test(test_backfill_unknown_walltime),
 		cmocka_unit_test(test_backfill_allocation_failures),
 		cmocka_unit_test(test_backfill_bad_tasks_are_ignored),
+		cmocka_unit_test(test_backfill_multi_resource_output_is_valid),
 		cmocka_unit_test(test_backfill_property_reservations_hold),
 		cmocka_unit_test(test_backfill_skipped_selects_change_nothing),
 		cmocka_unit_test(test_backfill_medium_late_matches_batsched),
