@@ -121,11 +121,20 @@ $(B)/bin/%: daemons/%.c $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(KS_CFLAGS) $(CFLAGS) $< -o $@ $(STATIC_LIB) $(KS_LIBS)
 
+# kschedctl: daemons/kschedctl.c (main) plus the files of daemons/kschedctl/.
+CTL_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard daemons/kschedctl/*.c))
+$(B)/daemons/kschedctl/%.o: daemons/kschedctl/%.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(KS_CFLAGS) -Idaemons/kschedctl $(CFLAGS) -c $< -o $@
+$(B)/bin/kschedctl: daemons/kschedctl.c $(CTL_OBJS) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(KS_CFLAGS) -Idaemons/kschedctl $(CFLAGS) $< $(CTL_OBJS) -o $@ \
+	    $(STATIC_LIB) $(KS_LIBS)
+
 # --- dependencies ------------------------------------------------------------
 DEB_PKGS := libevent-dev libnng-dev liblmdb-dev libxxhash-dev libcmocka-dev \
             libprotobuf-c-dev protobuf-c-compiler libjansson-dev zlib1g-dev \
-            pkg-config \
-            gcc make
+            pkg-config gcc make groff-base prometheus
 BENCH_PKGS := beanstalkd
 
 deps:
@@ -176,7 +185,7 @@ install: lib $(DAEMON_BINS)
 
 format:
 	clang-format -i include/*.h include/ksched/*.h libksched/*.[ch] \
-	    daemons/*.c examples/*.c tests/*/*.c
+	    daemons/*.c daemons/*/*.[ch] examples/*.c tests/*/*.c
 
 clean:
 	rm -rf $(B)

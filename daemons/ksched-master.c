@@ -24,6 +24,9 @@ static const char usage[] =
 	"  --dispatch URL            workers (default " KSCHED_DISPATCH_URL ")\n"
 	"  --heartbeat URL           surveys (default " KSCHED_HEARTBEAT_URL
 	")\n"
+	"  --http HOST:PORT|none     metrics and JSON API (default "
+	KSCHED_HTTP_ADDR ";\n"
+	"                            port 0 picks one, see the ready file)\n"
 	"  --heartbeat-interval MS   survey interval (default 1000)\n"
 	"  --suspect-after N         missed surveys before suspect (2)\n"
 	"  --dead-after N            missed surveys before dead (3)\n"
@@ -33,6 +36,7 @@ static const char usage[] =
 	"                            built-ins: round_robin priority least_loaded\n"
 	"                            binpack spread fair\n"
 	"  --log-level LEVEL         err|warn|notice|info|debug (notice)\n"
+	"  --log-format text|json    key=value or JSON lines (text)\n"
 	"  --ready-file PATH         written once listening\n"
 	"  -c FILE                   read 'name = value' lines (same names)\n"
 	"  --help                    this text\n";
@@ -40,6 +44,7 @@ static const char usage[] =
 struct opts {
 	struct ksched_master_config cfg;
 	enum ksched_log_level level;
+	enum ksched_log_format format;
 	const char *ready_file;
 	char data_default[4200];
 };
@@ -60,21 +65,6 @@ parse_num(const char *s, long long min, long long max, long long *out)
 	errno = 0;
 	*out = strtoll(s, &end, 10);
 	return errno || end == s || *end || *out < min || *out > max ? -1 : 0;
-}
-
-static int
-parse_level(const char *s, enum ksched_log_level *out)
-{
-	static const char *names[] = {"err", "warn", "notice", "info",
-				      "debug"};
-
-	for (int i = 0; i < 5; i++) {
-		if (strcmp(s, names[i]) == 0) {
-			*out = (enum ksched_log_level)(KSCHED_LOG_ERR + i);
-			return 0;
-		}
-	}
-	return -1;
 }
 
 /* Apply one option by name; 0, or 2 (usage) on a bad value. */
@@ -99,6 +89,13 @@ apply(struct opts *o, const char *name, const char *v)
 		c->dispatch_url = v;
 	else if (!strcmp(name, "heartbeat"))
 		c->heartbeat_url = v;
+	else if (!strcmp(name, "http")) {
+		const char *colon = strrchr(v, ':');
+		if (strcmp(v, "none") && (!colon || colon == v ||
+					  parse_num(colon + 1, 0, 65535, &n)))
+			return bad("--http (HOST:PORT or none)", v);
+		c->http_addr = v;
+	}
 	else if (!strcmp(name, "heartbeat-interval")) {
 		if (parse_num(v, 10, 3600000, &n))
 			return bad("--heartbeat-interval", v);
@@ -122,8 +119,11 @@ apply(struct opts *o, const char *name, const char *v)
 	} else if (!strcmp(name, "policy")) {
 		c->policy = v;
 	} else if (!strcmp(name, "log-level")) {
-		if (parse_level(v, &o->level))
+		if (ksched_log_level_parse(v, &o->level))
 			return bad("--log-level", v);
+	} else if (!strcmp(name, "log-format")) {
+		if (ksched_log_format_parse(v, &o->format))
+			return bad("--log-format", v);
 	} else if (!strcmp(name, "ready-file"))
 		o->ready_file = v;
 	else
@@ -202,10 +202,12 @@ parse_args(struct opts *o, int argc, char **argv)
 		{"data", 1, 0, 0},	    {"sync", 1, 0, 0},
 		{"control", 1, 0, 0},	    {"dispatch", 1, 0, 0},
 		{"heartbeat", 1, 0, 0},	    {"heartbeat-interval", 1, 0, 0},
+		{"http", 1, 0, 0},
 		{"suspect-after", 1, 0, 0}, {"dead-after", 1, 0, 0},
 		{"lease", 1, 0, 0},	    {"seed", 1, 0, 0},
 		{"policy", 1, 0, 0},
-		{"log-level", 1, 0, 0},	    {"ready-file", 1, 0, 0},
+		{"log-level", 1, 0, 0},	    {"log-format", 1, 0, 0},
+		{"ready-file", 1, 0, 0},
 		{"help", 0, 0, 'h'},	    {0, 0, 0, 0}};
 	int c, idx, rc;
 
@@ -231,6 +233,28 @@ parse_args(struct opts *o, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * The ready file: the PID, then "http=HOST:PORT" when HTTP is on (the port
+ * bound, also when 0 was asked).  Written aside and renamed, so a reader
+ * never sees half of it.
+ */
+static void
+write_ready(const char *path, const char *http)
+{
+	char tmp[4200];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return;
+	fprintf(f, "%ld\n", (long)getpid());
+	if (http[0])
+		fprintf(f, "http=%s\n", http);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -242,6 +266,7 @@ main(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	ksched_master_config_init(&o.cfg);
+	o.cfg.http_addr = KSCHED_HTTP_ADDR;
 	o.level = KSCHED_LOG_NOTICE;
 	rc = parse_args(&o, argc, argv);
 	if (rc)
@@ -249,19 +274,16 @@ main(int argc, char **argv)
 	if (!o.cfg.data_dir)
 		o.cfg.data_dir = default_data(&o);
 	ksched_log_set_sink(ksched_log_stderr, NULL, o.level);
+	if (ksched_log_set_format(o.format))
+		return 2; /* cannot happen: parsed */
 	e = ksched_master_new(&o.cfg, &m, err, sizeof(err));
 	if (e) {
 		fprintf(stderr, "ksched-master: %s\n",
 			err[0] ? err : ksched_strerror(e));
 		return 1;
 	}
-	if (o.ready_file) {
-		FILE *f = fopen(o.ready_file, "w");
-		if (f) {
-			fprintf(f, "%ld\n", (long)getpid());
-			fclose(f);
-		}
-	}
+	if (o.ready_file)
+		write_ready(o.ready_file, ksched_master_http_addr(m));
 	e = ksched_master_run(m, true);
 	ksched_master_free(m);
 	if (e) {

@@ -29,10 +29,12 @@ struct opts {
 	char heartbeat[URL_MAX];
 	char id[KSCHED_WORKER_ID_MAX + 1];
 	char ready[URL_MAX];
+	char http[256];
 	struct ksched_resources cap;
 	char *labels[LABELS_MAX];
 	int nlabels;
 	enum ksched_log_level level;
+	enum ksched_log_format format;
 	bool set[128]; /* options given on the command line, by OPT_* */
 };
 
@@ -47,7 +49,9 @@ enum {
 	OPT_SLOTS = 'S',
 	OPT_LABEL = 'l',
 	OPT_LEVEL = 'L',
+	OPT_FORMAT = 'F',
 	OPT_READY = 'r',
+	OPT_HTTP = 'H',
 	OPT_CONFIG = 'c',
 	OPT_HELP = 'h',
 	OPT_VERSION = 'V',
@@ -64,7 +68,9 @@ static const struct option longopts[] = {
     {"slots", required_argument, NULL, OPT_SLOTS},
     {"label", required_argument, NULL, OPT_LABEL},
     {"log-level", required_argument, NULL, OPT_LEVEL},
+    {"log-format", required_argument, NULL, OPT_FORMAT},
     {"ready-file", required_argument, NULL, OPT_READY},
+    {"http", required_argument, NULL, OPT_HTTP},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -91,7 +97,10 @@ usage(FILE *f)
 	      "  --label K=V        a label tasks may ask for (repeatable)\n"
 	      "  --log-level LEVEL  err|warn|notice|info|debug (default "
 	      "notice)\n"
+	      "  --log-format F     text (key=value) or json lines "
+	      "(default text)\n"
 	      "  --ready-file PATH  written once registered with the master\n"
+	      "  --http HOST:PORT   serve /metrics there (default none)\n"
 	      "  -c, --config FILE  key = value lines with the names above\n"
 	      "  --help, --version\n\n"
 	      "Built-in kinds: exec, sim, pi (\"samples=N seed=S\"), "
@@ -100,12 +109,13 @@ usage(FILE *f)
 	      f);
 }
 
+/* Through the library's log, so --log-format applies to these too. */
 static void
 say(enum ksched_log_level lv, const char *msg, const char *detail)
 {
-	fprintf(stderr, "level=%s msg=\"%s\"%s%s%s\n",
-		ksched_log_level_name(lv), msg, detail ? " detail=\"" : "",
-		detail ? detail : "", detail ? "\"" : "");
+	ksched_log_write(lv, "msg=\"%s\"%s%s%s", msg,
+			 detail ? " detail=\"" : "", detail ? detail : "",
+			 detail ? "\"" : "");
 }
 
 /* --- options ----------------------------------------------------------------
@@ -123,22 +133,6 @@ parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 		return false;
 	*out = v;
 	return true;
-}
-
-static bool
-parse_level(const char *s, enum ksched_log_level *out)
-{
-	static const enum ksched_log_level lv[] = {
-	    KSCHED_LOG_ERR, KSCHED_LOG_WARN, KSCHED_LOG_NOTICE, KSCHED_LOG_INFO,
-	    KSCHED_LOG_DEBUG};
-
-	for (size_t i = 0; i < sizeof(lv) / sizeof(lv[0]); i++) {
-		if (strcmp(s, ksched_log_level_name(lv[i])) == 0) {
-			*out = lv[i];
-			return true;
-		}
-	}
-	return false;
 }
 
 static bool
@@ -172,6 +166,10 @@ apply(struct opts *o, int c, const char *v)
 	case OPT_READY:
 		ok = copy(o->ready, sizeof(o->ready), v);
 		break;
+	case OPT_HTTP:
+		ok = copy(o->http, sizeof(o->http), v) &&
+		     (!strcmp(v, "none") || strrchr(v, ':'));
+		break;
 	case OPT_CPU:
 		ok = parse_int(v, 0, KSCHED_CPU_MAX, &o->cap.cpu_milli);
 		break;
@@ -185,7 +183,10 @@ apply(struct opts *o, int c, const char *v)
 		ok = parse_int(v, 1, KSCHED_WORKER_SLOTS_MAX, &o->cap.slots);
 		break;
 	case OPT_LEVEL:
-		ok = parse_level(v, &o->level);
+		ok = !ksched_log_level_parse(v, &o->level);
+		break;
+	case OPT_FORMAT:
+		ok = !ksched_log_format_parse(v, &o->format);
 		break;
 	case OPT_LABEL:
 		ok = strchr(v, '=') && v[0] != '=' && strchr(v, '=')[1] &&
@@ -461,16 +462,20 @@ setup(ksched_worker **wp, const struct opts *o)
 		e = ksched_worker_handle(w, "pi", h_pi, NULL);
 	if (e == KSCHED_OK)
 		e = ksched_worker_handle(w, "wordcount", h_wordcount, NULL);
+	if (e == KSCHED_OK && o->http[0])
+		e = ksched_worker_set_http(w, o->http);
 	if (e == KSCHED_OK)
 		e = ksched_worker_start(w);
 	if (e != KSCHED_OK)
 		say(KSCHED_LOG_ERR, "cannot start the worker",
-		    ksched_strerror(e));
+		    o->http[0] && e == KSCHED_EIO
+			    ? "cannot listen on the --http address"
+			    : ksched_strerror(e));
 	return e;
 }
 
 static void
-write_ready(const char *path, const char *id)
+write_ready(const char *path, const char *id, const char *http)
 {
 	char tmp[URL_MAX + 8];
 	FILE *f;
@@ -480,7 +485,8 @@ write_ready(const char *path, const char *id)
 		say(KSCHED_LOG_ERR, "cannot write the ready file", path);
 		return;
 	}
-	fprintf(f, "id=%s pid=%ld\n", id, (long)getpid());
+	fprintf(f, "id=%s pid=%ld%s%s\n", id, (long)getpid(),
+		http[0] ? " http=" : "", http);
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
 		say(KSCHED_LOG_ERR, "cannot write the ready file", path);
 }
@@ -507,7 +513,8 @@ run(ksched_worker *w, const struct opts *o, const sigset_t *sigs)
 		}
 		ksched_worker_stats(w, &st);
 		if (!ready && st.registered) {
-			write_ready(o->ready, o->id);
+			write_ready(o->ready, o->id,
+				    ksched_worker_http_addr(w));
 			ready = true;
 		}
 		if (st.draining && st.running == 0)
@@ -533,6 +540,8 @@ main(int argc, char **argv)
 		return 2;
 	resolve_urls(&o);
 	ksched_log_set_sink(ksched_log_stderr, NULL, o.level);
+	if (ksched_log_set_format(o.format))
+		return 2; /* cannot happen: parsed */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);

@@ -43,7 +43,7 @@ while :; do
 	hbt=tcp://127.0.0.1:$((port + 2))
 	"$b/bin/ksched-master" --data "$dir/data" --control "$ctl" \
 		--dispatch "$dsp" --heartbeat "$hbt" --log-level warn \
-		--ready-file "$dir/master.ready" 2>>"$dir/master.log" &
+		--http 127.0.0.1:0 --ready-file "$dir/master.ready" 2>>"$dir/master.log" &
 	mpid=$!
 	if wait_file "$dir/master.ready" $mpid; then
 		pids="$mpid"

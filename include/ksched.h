@@ -18,5 +18,6 @@
 #include "ksched/worker.h"
 #include "ksched/policy.h"
 #include "ksched/sim.h"
+#include "ksched/metrics.h"
 
 #endif /* KSCHED_H */

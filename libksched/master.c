@@ -61,7 +61,10 @@ handle(struct ksched_master *m, struct mctx *x, int64_t now)
 static void
 commit_turn(struct ksched_master *m)
 {
+	double t0 = ksched__master_mono();
 	ksched_err e = ksched_store_commit(m->store);
+
+	ksched__master_obs_commit(m, ksched__master_mono() - t0);
 
 	if (e) {
 		KLOG(KSCHED_LOG_ERR, "msg=\"commit failed\" error=\"%s\"",
@@ -170,14 +173,16 @@ events_new(struct ksched_master *m)
 static ksched_err
 copy_cfg(struct ksched_master *m, const struct ksched_master_config *cfg)
 {
-	const char **src[5] = {&m->cfg.data_dir, &m->cfg.control_url,
+	const char **src[6] = {&m->cfg.data_dir, &m->cfg.control_url,
 			       &m->cfg.dispatch_url, &m->cfg.heartbeat_url,
-			       &m->cfg.policy};
+			       &m->cfg.policy, &m->cfg.http_addr};
 
 	m->cfg = *cfg;
 	if (!m->cfg.policy)
 		m->cfg.policy = "least_loaded";
-	for (int i = 0; i < 5; i++) {
+	if (!m->cfg.http_addr)
+		m->cfg.http_addr = "none";
+	for (int i = 0; i < 6; i++) {
 		if (!*src[i])
 			return KSCHED_EINVAL;
 		m->strs[i] = ksched__strdup(*src[i]);
@@ -259,16 +264,21 @@ ksched_master_new(const struct ksched_master_config *cfg, ksched_master **out,
 	if (!e)
 		e = open_core(m, err, errlen);
 	if (!e)
+		e = ksched__master_obs_new(m);
+	if (!e)
 		e = ksched__master_net_open(m, err, errlen);
+	if (!e)
+		e = ksched__master_http_open(m, err, errlen);
 	if (e) {
 		ksched_master_free(m);
 		return e;
 	}
 	KLOG(KSCHED_LOG_NOTICE,
 	     "msg=\"master ready\" data=%s control=%s dispatch=%s "
-	     "heartbeat=%s policy=%s",
+	     "heartbeat=%s policy=%s http=%s",
 	     m->cfg.data_dir, m->cfg.control_url, m->cfg.dispatch_url,
-	     m->cfg.heartbeat_url, ksched_policy_name(m->policy));
+	     m->cfg.heartbeat_url, ksched_policy_name(m->policy),
+	     m->http_bound[0] ? m->http_bound : "none");
 	*out = m;
 	return KSCHED_OK;
 }
@@ -299,6 +309,12 @@ ksched_master_run(ksched_master *m, bool handle_signals)
 	return m->run_err;
 }
 
+const char *
+ksched_master_http_addr(const ksched_master *m)
+{
+	return m->http_bound;
+}
+
 void
 ksched_master_stop(ksched_master *m)
 {
@@ -320,6 +336,8 @@ ksched_master_free(ksched_master *m)
 	ksched_store_close(m->store);
 	if (m->abandoned)
 		return; /* nng callbacks may still reach m: leave it */
+	ksched__master_http_close(m);
+	ksched__master_obs_free(m);
 	if (m->sigterm)
 		event_free(m->sigterm);
 	if (m->sigint)
@@ -336,7 +354,7 @@ ksched_master_free(ksched_master *m)
 		event_free(m->death_timer);
 	if (m->base)
 		event_base_free(m->base);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		ksched__free(m->strs[i]);
 	ksched__free(m->sessions);
 	pthread_mutex_destroy(&m->lock);

@@ -41,7 +41,7 @@ struct mctx {
 
 struct ksched_master {
 	struct ksched_master_config cfg;
-	char *strs[5]; /* copies of cfg strings */
+	char *strs[6]; /* copies of cfg strings */
 	ksched_store *store;
 	ksched_queue *q;
 	ksched_cache *c;
@@ -69,6 +69,9 @@ struct ksched_master {
 	uint64_t bad_messages;
 	bool changed; /* something finished or arrived this turn */
 	ksched_err run_err;
+	struct master_obs *obs;	 /* metrics, attempts, history */
+	struct evhttp *http;	 /* NULL when HTTP is off */
+	char http_bound[96];	 /* "host:port" actually bound, or "" */
 };
 
 /* master_net.c */
@@ -99,6 +102,85 @@ void ksched__master_reply_err(struct mctx *x, ksched_err e, const char *msg);
 void ksched__master_survey(struct ksched_master *m);
 /* Drop the received message and receive again (no reply: survey). */
 void ksched__master_rearm(struct mctx *x);
+
+/* ---- master_obs.c: what the HTTP side shows (loop thread only) -------- */
+
+enum master_outcome {
+	MO_RUNNING,
+	MO_OK,
+	MO_FAILED,
+	MO_EXPIRED,
+	MO_LOST,
+	MO_RELEASED
+};
+
+/* One attempt of a task, as the master saw it. */
+struct master_attempt {
+	uint32_t attempt;
+	enum master_outcome outcome;
+	int64_t started, ended; /* ms; ended 0 while running */
+	char worker[KSCHED_WORKER_ID_MAX + 1];
+	char error[96];
+};
+
+/* The attempts kept per task, and the tasks kept (oldest forgotten). */
+#define MASTER_ATTEMPTS_MAX 8
+#define MASTER_ALOG_TASKS 4096
+
+/* One history sample (every second, the last 10 minutes). */
+struct master_sample {
+	int64_t t_ms;
+	uint64_t ready, leased, pending;
+	uint64_t completed, failed; /* in the interval before t_ms */
+};
+#define MASTER_HISTORY_MS 1000
+#define MASTER_HISTORY_N 600
+
+ksched_err ksched__master_obs_new(struct ksched_master *m);
+void ksched__master_obs_free(struct ksched_master *m);
+/* A placement was made (a gang's parts: rank 0 counts). */
+void ksched__master_obs_placed(struct ksched_master *m,
+			       const struct ksched_assignment *a,
+			       int64_t now);
+/* A report of (id, rank) was recorded; started is the attempt's start as
+ * the core had it, or -1. */
+void ksched__master_obs_report(struct ksched_master *m, uint64_t id,
+			       uint32_t rank, int64_t started, bool ok,
+			       bool released, const char *error, int64_t now);
+/* Worker id was declared dead: its running attempts are lost. */
+void ksched__master_obs_worker_lost(struct ksched_master *m, const char *id,
+				    int64_t now);
+/* Durations, in seconds: one dispatch pass, one store commit. */
+void ksched__master_obs_dispatch(struct ksched_master *m, double s);
+void ksched__master_obs_commit(struct ksched_master *m, double s);
+/* The Prometheus text of the master's metrics (free with ksched_free). */
+ksched_err ksched__master_obs_scrape(struct ksched_master *m, int64_t now,
+				     char **out, size_t *len);
+/* The attempts of task id, oldest first (borrowed, until the next turn). */
+size_t ksched__master_attempts(struct ksched_master *m, uint64_t id,
+			       const struct master_attempt **out);
+/* The history samples, oldest first, into out (up to max); how many. */
+size_t ksched__master_history(struct ksched_master *m,
+			      struct master_sample *out, size_t max);
+/* Seconds from a monotonic clock, for durations. */
+double ksched__master_mono(void);
+
+/* ---- master_http.c / master_api.c ------------------------------------- */
+
+/* Listen on m->cfg.http_addr ("host:port"; port 0 picks one). */
+ksched_err ksched__master_http_open(struct ksched_master *m, char *err,
+				    size_t errlen);
+void ksched__master_http_close(struct ksched_master *m);
+
+struct evhttp_request;
+/* Send a JSON body (stolen: freed here) or {"error": msg} with status. */
+void ksched__http_json(struct evhttp_request *req, int status, char *body);
+void ksched__http_error(struct evhttp_request *req, int status,
+			const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The routes of master_api.c: path is the part after /api/v1. */
+void ksched__master_api(struct ksched_master *m, struct evhttp_request *req,
+			const char *path, const char *query);
 
 /* master.c, called from master_net.c's loop wake-up */
 void ksched__master_turn(struct ksched_master *m);

@@ -15,8 +15,37 @@ struct status_buf {
 	char kind[KSCHED_KIND_MAX + 1];
 	char worker[KSCHED_WORKER_ID_MAX + 1];
 	char error[KSCHED_ERROR_MAX + 1];
-	char reason[160];
+	char reason[1024];
 };
+
+/* Workers named in a status's pending reason (the JSON API names all). */
+#define STATUS_WHY_MAX 8
+
+/*
+ * The pending reason of ready task id: the last dispatch's summary, then
+ * "; WORKER: WHY" for the first workers, "; ... N more" for the rest.
+ */
+static void
+pending_reason(struct ksched_master *m, uint64_t id, char *out, size_t len)
+{
+	struct ksched_pending_why why[STATUS_WHY_MAX];
+	size_t n, total, o;
+	int k;
+
+	out[0] = 0;
+	if (ksched_sched_explain(m->s, id, out, len, why, STATUS_WHY_MAX, &n,
+				 &total) ||
+	    !out[0])
+		return; /* not looked at by a dispatch yet */
+	o = strlen(out);
+	for (size_t i = 0; i < n && o < len; i++) {
+		k = snprintf(out + o, len - o, "; %s: %s", why[i].worker,
+			     why[i].why);
+		o += k > 0 ? (size_t)k : 0;
+	}
+	if (total > n && o < len)
+		snprintf(out + o, len - o, "; ... %zu more", total - n);
+}
 
 static ksched_err
 status_fill(struct ksched_master *m, uint64_t id, struct status_buf *b)
@@ -24,7 +53,6 @@ status_fill(struct ksched_master *m, uint64_t id, struct status_buf *b)
 	struct ksched_task_info info;
 	struct ksched_worker_status ws;
 	ksched_task *spec = NULL;
-	const char *why;
 	int64_t w;
 	ksched_err e = ksched_queue_get(m->q, id, &info, &spec);
 
@@ -39,9 +67,8 @@ status_fill(struct ksched_master *m, uint64_t id, struct status_buf *b)
 	if (w >= 0 && !ksched_members_status(ksched_sched_members(m->s),
 					     (uint32_t)w, &ws))
 		memcpy(b->worker, ws.id, sizeof(b->worker));
-	why = ksched_sched_pending_reason(m->s, id);
-	if (why && info.state == KSCHED_STATE_READY)
-		snprintf(b->reason, sizeof(b->reason), "%s", why);
+	if (info.state == KSCHED_STATE_READY)
+		pending_reason(m, id, b->reason, sizeof(b->reason));
 	b->ts.id = id;
 	b->ts.state = (uint32_t)info.state;
 	b->ts.priority = info.priority;

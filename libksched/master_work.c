@@ -124,6 +124,9 @@ completions(struct ksched_master *m, Ksched__Completion **done, size_t n,
 {
 	for (size_t i = 0; i < n; i++) {
 		Ksched__Completion *c = done[i];
+		int64_t sub, start;
+		bool running = ksched_sched_task_times(m->s, c->id, &sub,
+						       &start);
 		ksched_err e =
 			c->released
 				? ksched_sched_release(m->s, c->id, c->token, now)
@@ -131,6 +134,10 @@ completions(struct ksched_master *m, Ksched__Completion **done, size_t n,
 					  m->s, c->id, c->token, c->rank, now,
 					  c->ok, c->result.data, c->result.len,
 					  c->error[0] ? c->error : NULL);
+		if (!e)
+			ksched__master_obs_report(m, c->id, c->rank,
+						  running ? start : -1, c->ok,
+						  c->released, c->error, now);
 		if (e && e != KSCHED_ESTALE)
 			KLOG(KSCHED_LOG_WARN,
 			     "msg=\"completion not recorded\" task=%llu "
@@ -392,6 +399,7 @@ detect_failures(struct ksched_master *m, int64_t now)
 			     st.id, st.running,
 			     (long long)(now - st.last_seen));
 			unpark_worker(m, i);
+			ksched__master_obs_worker_lost(m, st.id, now);
 			if (i < m->nsessions)
 				m->sessions[i] = 0;
 			if (ksched_sched_worker_leave(m->s, i, now) == 0)
@@ -435,9 +443,13 @@ dispatch_parked(struct ksched_master *m, int64_t now)
 			ws[i] = x->worker;
 			max[i] = x->max;
 		}
+		double t0 = ksched__master_mono();
 		if (ksched_sched_dispatch(m->s, now, ws, max, np, a, total,
 					  &n))
 			n = 0;
+		ksched__master_obs_dispatch(m, ksched__master_mono() - t0);
+		for (size_t j = 0; j < n; j++)
+			ksched__master_obs_placed(m, &a[j], now);
 	}
 	/* Answer every request that got work, or is due, or asked none. */
 	mine = ksched__calloc(n ? n : 1, sizeof(*mine));

@@ -386,6 +386,19 @@ ksched_sched_pending_reason(const ksched_sched *s, uint64_t id)
 	return t && t->worker < 0 ? t->reason : NULL;
 }
 
+bool
+ksched_sched_task_times(const ksched_sched *s, uint64_t id,
+			int64_t *submitted, int64_t *started)
+{
+	const struct tinfo *t = ksched__u64map_get(&s->running, id);
+
+	if (!t || t->worker < 0)
+		return false;
+	*submitted = t->submitted;
+	*started = t->started;
+	return true;
+}
+
 
 /* ---- single flight ------------------------------------------------------ */
 
@@ -598,6 +611,8 @@ release_worker(ksched_sched *s, uint32_t index, int64_t now)
 			KLOG(KSCHED_LOG_WARN,
 			     "msg=\"cannot hand back lease\" task=%llu",
 			     (unsigned long long)t->id);
+		else
+			s->st.reassigned++;
 		ksched__sched_stop_running(s, t, KSCHED_OUTCOME_NONE);
 		/* Deletion may move a later slot into i: look at i again. */
 	}
@@ -778,6 +793,10 @@ report_fail(ksched_sched *s, struct tinfo *t, uint64_t token, int64_t now,
 		return e;
 	s->st.failed++;
 	if (st == KSCHED_STATE_DEAD)
+		s->st.dead++;
+	else
+		s->st.retried++;
+	if (st == KSCHED_STATE_DEAD)
 		ended(s, t, now, false, NULL, 0);
 	else
 		ksched__sched_stop_running(s, t, KSCHED_OUTCOME_FAILED);
@@ -868,6 +887,7 @@ ksched_sched_cancel(ksched_sched *s, uint64_t id, int64_t now)
 
 	if (e)
 		return e;
+	s->st.canceled++;
 	if (ksched__u64map_get(&s->attached, id))
 		detach(s, id);
 	t = ksched__u64map_get(&s->tasks, id);
@@ -930,6 +950,7 @@ ksched_sched_tick(ksched_sched *s, int64_t now, int64_t *next)
 		     "msg=\"lease expired\" task=%llu worker=%lld",
 		     (unsigned long long)t->id, (long long)t->worker);
 		s->st.expired++;
+		s->st.reassigned++;
 		e = report_fail(s, t, t->token, now, "lease expired");
 		if (e == KSCHED_ESTALE) {
 			ksched__sched_stop_running(s, t, KSCHED_OUTCOME_FAILED);

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "alloc.h"
 #include "log.h"
@@ -12,9 +13,9 @@
 
 /* ---- dispatch ----------------------------------------------------------- */
 
-/* Whether worker i has every label t selects. */
-static bool
-labels_match(ksched_sched *s, uint32_t i, const struct tinfo *t)
+/* The first selector label of t that worker i lacks, or -1. */
+static ssize_t
+label_missing(ksched_sched *s, uint32_t i, const struct tinfo *t)
 {
 	const char *const *k, *const *v;
 	size_t n = ksched_members_labels(s->members, i, &k, &v);
@@ -25,9 +26,16 @@ labels_match(ksched_sched *s, uint32_t i, const struct tinfo *t)
 			found = !strcmp(k[b], t->sel[a].key) &&
 				!strcmp(v[b], t->sel[a].value);
 		if (!found)
-			return false;
+			return (ssize_t)a;
 	}
-	return true;
+	return -1;
+}
+
+/* Whether worker i has every label t selects. */
+static bool
+labels_match(ksched_sched *s, uint32_t i, const struct tinfo *t)
+{
+	return label_missing(s, i, t) < 0;
 }
 
 /* Why t was placed on none of the workers asking for work. */
@@ -65,6 +73,86 @@ explain(ksched_sched *s, struct tinfo *t)
 			 (long long)t->need.cpu_milli,
 			 (long long)t->need.mem_mb, (long long)t->need.gpus);
 	ksched__sched_set_reason(t, why);
+}
+
+/* Append "NAME: needs N, free F" for each resource short on w. */
+static void
+why_short(const struct ksched_worker_status *w, const struct tinfo *t,
+	  bool empty, char *out, size_t len)
+{
+	static const char *names[] = {"cpu", "mem", "gpus", "slots"};
+	const int64_t need[] = {t->need.cpu_milli, t->need.mem_mb,
+				t->need.gpus, t->need.slots};
+	const int64_t cap[] = {w->capacity.cpu_milli, w->capacity.mem_mb,
+			       w->capacity.gpus, w->capacity.slots};
+	const int64_t used[] = {w->allocated.cpu_milli, w->allocated.mem_mb,
+				w->allocated.gpus, w->allocated.slots};
+	size_t o = 0;
+
+	out[0] = 0;
+	for (int r = 0; r < 4 && o < len; r++) {
+		int64_t have = empty ? cap[r] : cap[r] - used[r];
+		int k;
+		if (need[r] <= have)
+			continue;
+		k = snprintf(out + o, len - o, "%s%s: needs %lld, %s %lld",
+			     o ? ", " : "", names[r], (long long)need[r],
+			     empty ? "has" : "free", (long long)have);
+		o += k > 0 ? (size_t)k : 0;
+	}
+}
+
+/* Why t does not go to worker i now, into out. */
+static void
+why_not(ksched_sched *s, uint32_t i, const struct ksched_worker_status *w,
+	const struct tinfo *t, char *out, size_t len)
+{
+	struct ksched_resources zero = {0, 0, 0, 0};
+	ssize_t l = label_missing(s, i, t);
+
+	if (w->state != KSCHED_WORKER_ALIVE)
+		snprintf(out, len, "not alive (%s)",
+			 ksched_worker_state_name(w->state));
+	else if (l >= 0)
+		snprintf(out, len, "labels: lacks %s=%s", t->sel[l].key,
+			 t->sel[l].value);
+	else if (!ksched_resources_fit(&w->capacity, &zero, &t->need))
+		why_short(w, t, true, out, len);
+	else if (!ksched_resources_fit(&w->capacity, &w->allocated, &t->need))
+		why_short(w, t, false, out, len);
+	else
+		snprintf(out, len,
+			 "fits: the policy chose otherwise or the worker did "
+			 "not ask for work");
+}
+
+ksched_err
+ksched_sched_explain(ksched_sched *s, uint64_t id, char *reason,
+		     size_t reasonlen, struct ksched_pending_why *out,
+		     size_t max, size_t *n, size_t *total)
+{
+	const struct tinfo *t = ksched__u64map_get(&s->tasks, id);
+	struct ksched_worker_status w;
+	uint32_t nw = ksched_members_capacity(s->members);
+
+	*n = *total = 0;
+	if (reasonlen)
+		reason[0] = 0;
+	if (!t || t->worker >= 0)
+		return KSCHED_ENOENT;
+	if (t->reason && reasonlen)
+		snprintf(reason, reasonlen, "%s", t->reason);
+	for (uint32_t i = 0; i < nw; i++) {
+		if (ksched_members_status(s->members, i, &w) != KSCHED_OK)
+			continue;
+		if (*n < max) {
+			memcpy(out[*n].worker, w.id, sizeof(out[*n].worker));
+			why_not(s, i, &w, t, out[*n].why, sizeof(out[*n].why));
+			(*n)++;
+		}
+		(*total)++;
+	}
+	return KSCHED_OK;
 }
 
 /* Place t on worker w now: lease it, allocate, remember it runs. */

@@ -123,6 +123,7 @@ ksched_worker_free(ksched_worker *w)
 	ksched__free(w->id);
 	ksched__free(w->dispatch_url);
 	ksched__free(w->heartbeat_url);
+	ksched__free(w->http_addr);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv_disp);
 	pthread_cond_destroy(&w->cv_exec);
@@ -355,6 +356,7 @@ exec_main(void *arg)
 		if (w->handback && atomic_load(&s->cancel) && !j->r.ok)
 			j->r.released = true;
 		w->st.running = --w->busy;
+		ksched__worker_http_observe(w, j->run_ms);
 		w->st.executed++;
 		if (j->r.ok)
 			w->st.succeeded++;
@@ -508,12 +510,15 @@ ksched_worker_start(ksched_worker *w)
 		w->slots[i].w = w;
 		atomic_init(&w->slots[i].cancel, false);
 	}
-	e = ksched__worker_net_open(w);
+	e = ksched__worker_http_start(w);
+	if (e == KSCHED_OK)
+		e = ksched__worker_net_open(w);
 	if (e == KSCHED_OK)
 		e = threads_start(w);
 	if (e != KSCHED_OK) {
 		threads_stop(w);
 		run_free(w);
+		ksched__worker_http_stop(w);
 		return e;
 	}
 	w->running = true;
@@ -531,6 +536,7 @@ ksched_worker_stop(ksched_worker *w)
 		return KSCHED_ESTATE;
 	threads_stop(w);
 	run_free(w);
+	ksched__worker_http_stop(w);
 	pthread_mutex_lock(&w->mu);
 	w->registered = false;
 	w->st.running = 0;

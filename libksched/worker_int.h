@@ -118,6 +118,7 @@ struct ksched__slot {
 };
 
 struct ksched__net; /* the dispatch sockets and requests (worker_net.c) */
+struct ksched__whttp; /* the optional HTTP server (worker_http.c) */
 
 struct ksched_worker {
 	/* configuration: set while stopped, read-only while running */
@@ -156,6 +157,9 @@ struct ksched_worker {
 	struct ksched_worker_stats st;
 
 	struct ksched__net *net;
+	char *http_addr;	    /* NULL: no HTTP server */
+	struct ksched__whttp *wh;   /* the server while running */
+	char http_bound[64];
 	pthread_t disp_th;
 	pthread_t hb_th;
 	bool disp_started, hb_started;
@@ -199,6 +203,15 @@ void ksched__worker_net_flush(ksched_worker *w);
  * thread answers the master's surveys until w->quit.
  */
 void *ksched__worker_dispatch_main(void *arg);
+
+/*
+ * worker_http.c: start the HTTP server when w->http_addr is set (before
+ * the other threads), stop it (after them); observe a task's run time
+ * (under w->mu).
+ */
+ksched_err ksched__worker_http_start(ksched_worker *w);
+void ksched__worker_http_stop(ksched_worker *w);
+void ksched__worker_http_observe(ksched_worker *w, int64_t run_ms);
 void *ksched__worker_hb_main(void *arg);
 
 #endif

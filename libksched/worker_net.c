@@ -742,6 +742,7 @@ hb_answer(ksched_worker *w, nng_socket s, nng_msg *m)
 		hb.load = load;
 	pthread_mutex_lock(&w->mu);
 	ids = hb_fill(w, &hb, &fr);
+	w->st.heartbeats++;
 	pthread_mutex_unlock(&w->mu);
 	if (nng_msg_alloc(&m, ksched__heartbeat__get_packed_size(&hb)) == 0) {
 		ksched__heartbeat__pack(&hb, nng_msg_body(m));

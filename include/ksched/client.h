@@ -68,7 +68,7 @@ struct ksched_task_status {
 	char kind[KSCHED_KIND_MAX + 1];
 	char worker[KSCHED_WORKER_ID_MAX + 1]; /* "" if none */
 	char last_error[KSCHED_ERROR_MAX + 1]; /* "" if none */
-	char pending_reason[256]; /* why a ready task waits; "" if none */
+	char pending_reason[1024]; /* why a ready task waits, per worker */
 };
 
 /* The master's counters. */

@@ -21,6 +21,8 @@ typedef struct ksched_master ksched_master;
 #define KSCHED_CONTROL_URL "tcp://127.0.0.1:7700"
 #define KSCHED_DISPATCH_URL "tcp://127.0.0.1:7701"
 #define KSCHED_HEARTBEAT_URL "tcp://127.0.0.1:7702"
+/* The daemon's default HTTP address (metrics, JSON API). */
+#define KSCHED_HTTP_ADDR "127.0.0.1:7780"
 
 struct ksched_master_config {
 	const char *data_dir;	   /* required */
@@ -36,6 +38,10 @@ struct ksched_master_config {
 	uint64_t seed;		   /* lease tokens, jitter; 0 = from clock */
 	/* "NAME[:k=v,...]" or "PATH.so[:k=v,...]"; NULL = least_loaded */
 	const char *policy;
+	/* HTTP server (/metrics, /api/v1/...): "HOST:PORT" (port 0 picks a
+	 * free one: see ksched_master_http_addr()); NULL or "none" = off,
+	 * the default for embedding programs. */
+	const char *http_addr;
 };
 
 /* ksched_master_config_init: the defaults (data_dir NULL). */
@@ -57,6 +63,13 @@ ksched_master_new(const struct ksched_master_config *cfg, ksched_master **out,
  */
 KSCHED_API KSCHED_NODISCARD ksched_err ksched_master_run(ksched_master *m,
 							 bool handle_signals);
+
+/*
+ * ksched_master_http_addr: the "HOST:PORT" the HTTP server listens on (the
+ * port picked when 0 was asked), or "" when HTTP is off.  Borrowed: valid
+ * until ksched_master_free().
+ */
+KSCHED_API const char *ksched_master_http_addr(const ksched_master *m);
 
 /* ksched_master_stop: ask run to return; safe from any thread. */
 KSCHED_API void ksched_master_stop(ksched_master *m);

@@ -71,6 +71,17 @@ struct ksched_sched_stats {
 	uint64_t failed;   /* failed attempts (retried or dead) */
 	uint64_t expired;  /* leases that ran out */
 	uint64_t stale;	   /* reports refused for a stale token */
+	uint64_t retried;  /* failed attempts that will run again */
+	uint64_t dead;	   /* tasks that failed with no retries left */
+	uint64_t canceled; /* tasks canceled */
+	uint64_t reassigned; /* leases taken back from a worker that left,
+			      * re-registered or let its lease expire */
+};
+
+/* Why a ready task does not go to one worker (ksched_sched_explain()). */
+struct ksched_pending_why {
+	char worker[KSCHED_WORKER_ID_MAX + 1];
+	char why[128]; /* "cpu: needs 4000, free 1000", "not alive (dead)" */
 };
 
 /* ksched_sched_config_init: the defaults. */
@@ -213,6 +224,27 @@ KSCHED_API KSCHED_NODISCARD ksched_err ksched_sched_tick(ksched_sched *s,
 KSCHED_API int64_t ksched_sched_worker_of(const ksched_sched *s, uint64_t id);
 KSCHED_API const char *ksched_sched_pending_reason(const ksched_sched *s,
 						   uint64_t id);
+
+/*
+ * ksched_sched_explain: why ready task id is not placed: the summary of
+ * the last dispatch into reason (may be "" if no dispatch looked at it
+ * yet), and for each worker in the table (up to max of them into out, *n
+ * how many, *total how many workers there are) what keeps the task off it
+ * now: not alive, a label it lacks, too small, which resource is short, or
+ * nothing (then the policy chose otherwise, or the worker did not ask for
+ * work).  KSCHED_ENOENT if id is not a ready task the core knows.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sched_explain(ksched_sched *s, uint64_t id, char *reason,
+		     size_t reasonlen, struct ksched_pending_why *out,
+		     size_t max, size_t *n, size_t *total);
+
+/*
+ * ksched_sched_task_times: for a running task, when it was submitted and
+ * when its current attempt was placed (ms); false if it does not run.
+ */
+KSCHED_API bool ksched_sched_task_times(const ksched_sched *s, uint64_t id,
+					int64_t *submitted, int64_t *started);
 
 /* ksched_sched_stats: counters since ksched_sched_new(). */
 KSCHED_API void ksched_sched_stats(const ksched_sched *s,

@@ -133,11 +133,28 @@ struct ksched_worker_stats {
 	uint64_t registrations; /* successful registrations */
 	bool registered;	/* holds a session with the master now */
 	bool draining;		/* the master drains it: no more work comes */
+	uint64_t heartbeats;	/* heartbeat surveys answered */
 };
 
 /* ksched_worker_stats: a consistent snapshot; thread safe. */
 KSCHED_API void ksched_worker_stats(ksched_worker *w,
 				    struct ksched_worker_stats *out);
+
+/*
+ * ksched_worker_set_http: serve GET /metrics (Prometheus text) on addr,
+ * "HOST:PORT" (port 0 picks one), from ksched_worker_start() on, on a
+ * thread of its own; NULL or "none" turns it off (the default).  Only
+ * while stopped (KSCHED_ESTATE otherwise); KSCHED_EINVAL for an address
+ * without a port.  Start fails if it cannot listen.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_worker_set_http(ksched_worker *w, const char *addr);
+
+/*
+ * ksched_worker_http_addr: "HOST:PORT" the server listens on while
+ * running, else "".  Borrowed: valid until the worker stops.
+ */
+KSCHED_API const char *ksched_worker_http_addr(const ksched_worker *w);
 
 #ifdef __cplusplus
 }

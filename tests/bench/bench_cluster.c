@@ -390,7 +390,7 @@ static void
 start_master(struct cluster *cl, const char *sync)
 {
 	char path[PATH_MAX + 32], data[700], ready[700], log[700];
-	char *argv[] = {path,	 "--data",	data,	      "--control",
+	char *argv[] = {path,	 "--http", "none", "--data", data, "--control",
 			cl->ctl, "--dispatch",	cl->dsp,      "--heartbeat",
 			cl->hbt, "--sync",	(char *)sync, "--ready-file",
 			ready,	 "--log-level", "warn",	      NULL};

@@ -312,7 +312,7 @@ static void
 start_master(struct cluster *cl, const char *data, const char *sync)
 {
 	char ready[640];
-	const char *args[] = {"--data", data, "--control", cl->ctl,
+	const char *args[] = {"--http", "none", "--data", data, "--control", cl->ctl,
 			      "--dispatch", cl->dsp, "--heartbeat", cl->hbt,
 			      "--ready-file", ready, "--sync", sync, NULL};
 
@@ -598,7 +598,7 @@ static double
 restart_once(struct cluster *cl, const char *data, size_t n, double *listen)
 {
 	char sock[640];
-	const char *args[] = {"--data", data, "--control", cl->ctl,
+	const char *args[] = {"--http", "none", "--data", data, "--control", cl->ctl,
 			      "--dispatch", cl->dsp, "--heartbeat", cl->hbt,
 			      NULL};
 	struct ksched_stats st;

@@ -88,7 +88,7 @@ static void
 start_master(struct fx *f)
 {
 	char data[640], ready[640];
-	const char *args[] = {"--data", data, "--control", f->ctl,
+	const char *args[] = {"--http", "none", "--data", data, "--control", f->ctl,
 			      "--dispatch", f->dsp, "--heartbeat", f->hbt,
 			      "--ready-file", ready, "--sync", "strict",
 			      "--heartbeat-interval", HB_ARG, "--dead-after",

@@ -45,7 +45,7 @@ setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	char data[600], ready[600], log[600];
-	const char *args[] = {"--data", data, "--control", f->ctl,
+	const char *args[] = {"--http", "none", "--data", data, "--control", f->ctl,
 			      "--dispatch", f->dsp, "--heartbeat", f->hbt,
 			      "--ready-file", ready, "--sync", "none",
 			      "--log-level", "info", NULL};

@@ -29,7 +29,7 @@ static void
 start_master(struct fx *f)
 {
 	char data[600], ready[600], log[600];
-	const char *args[] = {"--data", data, "--control", f->ctl,
+	const char *args[] = {"--http", "none", "--data", data, "--control", f->ctl,
 			      "--dispatch", f->dsp, "--heartbeat", f->hbt,
 			      "--ready-file", ready, "--heartbeat-interval",
 			      "200", "--log-level", "info", NULL};

@@ -33,7 +33,7 @@ static void
 start_master(struct fx *f)
 {
 	char data[600];
-	const char *args[] = {"--data", data, "--control", f->url_c,
+	const char *args[] = {"--http", "none", "--data", data, "--control", f->url_c,
 			      "--dispatch", f->url_d, "--heartbeat", f->url_h,
 			      "--ready-file", f->ready, "--heartbeat-interval",
 			      "200", "--dead-after", f->dead_after,

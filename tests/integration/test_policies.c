@@ -25,7 +25,7 @@ run_order(const char *policy, int order[N])
 	char *dir = tu_tmpdir("policy");
 	char ctl[600], dsp[600], hbt[600], data[600], mready[600], mlog[600];
 	char wready[600], wlog[600], env[700], num[N][8], path[700];
-	const char *margs[] = {"--data", data, "--control", ctl, "--dispatch",
+	const char *margs[] = {"--http", "none", "--data", data, "--control", ctl, "--dispatch",
 			       dsp, "--heartbeat", hbt, "--ready-file", mready,
 			       "--policy", policy, NULL};
 	const char *wargs[] = {"--id", "w", "--slots", "1", "--cpu", "1000",
@@ -134,7 +134,7 @@ test_policies_broken_plugin_refused(void **state)
 {
 	char so[4400], log[700], line[512];
 	char *dir = tu_tmpdir("policy");
-	const char *args[] = {"--data", dir, "--control", "ipc:///nonexistent/c",
+	const char *args[] = {"--http", "none", "--data", dir, "--control", "ipc:///nonexistent/c",
 			      "--policy", so, NULL};
 	pid_t p;
 	int st = 0;
@@ -169,7 +169,7 @@ test_policies_selector_routes_by_label(void **state)
 {
 	char *dir = tu_tmpdir("policy");
 	char ctl[600], dsp[600], hbt[600], data[600], mr[600], r[2][600];
-	const char *margs[] = {"--data", data, "--control", ctl, "--dispatch",
+	const char *margs[] = {"--http", "none", "--data", data, "--control", ctl, "--dispatch",
 			       dsp, "--heartbeat", hbt, "--ready-file", mr,
 			       NULL};
 	const char *zones[2] = {"zone=a", "zone=b"}, *ids[2] = {"wa", "wb"};

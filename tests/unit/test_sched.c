@@ -737,6 +737,69 @@ test_sched_policy_sees_task_labels(void **state)
 	assert_int_equal(ksched_sched_new(f->q, f->c, NULL, f->now, &f->s), 0);
 }
 
+/* Per worker, why a ready task is not placed; the counters that go with
+ * reassignment and cancel. */
+static void
+test_sched_explain_per_worker(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[8];
+	uint32_t ws[3] = {join(f, "small", 1000, 4), join(f, "busy", 4000, 4),
+			  join(f, "gone", 8000, 4)};
+	struct ksched_pending_why why[4];
+	struct ksched_sched_stats st;
+	char reason[256];
+	size_t n, total;
+	uint64_t filler, id;
+	int64_t sub, start;
+
+	filler = submit(f, "filler", 3000, 9, NULL);
+	assert_int_equal(dispatch(f, &ws[1], 1, a, 8), 1);
+	assert_int_equal(a[0].id, filler);
+	assert_true(ksched_sched_task_times(f->s, filler, &sub, &start));
+	assert_int_equal(sub, f->now);
+	assert_int_equal(start, f->now);
+	ksched_members_set_state(ksched_sched_members(f->s), ws[2],
+				 KSCHED_WORKER_SUSPECT);
+	id = submit(f, "wide", 2000, 0, NULL);
+	assert_false(ksched_sched_task_times(f->s, id, &sub, &start));
+	assert_int_equal(dispatch(f, ws, 2, a, 8), 0);
+	assert_int_equal(ksched_sched_explain(f->s, id, reason, sizeof(reason),
+					      why, 4, &n, &total),
+			 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(total, 3);
+	assert_string_equal(reason, "waiting for a worker with free capacity");
+	assert_string_equal(why[0].worker, "small");
+	assert_string_equal(why[0].why, "cpu: needs 2000, has 1000");
+	assert_string_equal(why[1].worker, "busy");
+	assert_string_equal(why[1].why, "cpu: needs 2000, free 1000");
+	assert_string_equal(why[2].worker, "gone");
+	assert_string_equal(why[2].why, "not alive (suspect)");
+	/* max bounds what is written, not the count. */
+	assert_int_equal(ksched_sched_explain(f->s, id, reason, sizeof(reason),
+					      why, 1, &n, &total),
+			 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(total, 3);
+	/* A running task has no explanation. */
+	assert_int_equal(ksched_sched_explain(f->s, filler, reason,
+					      sizeof(reason), why, 4, &n,
+					      &total),
+			 KSCHED_ENOENT);
+	assert_int_equal(ksched_sched_explain(f->s, 999999, reason,
+					      sizeof(reason), why, 4, &n,
+					      &total),
+			 KSCHED_ENOENT);
+	/* The busy worker leaves: its lease is reassigned; cancel counts. */
+	assert_int_equal(ksched_sched_worker_leave(f->s, ws[1], f->now), 0);
+	assert_int_equal(ksched_sched_cancel(f->s, id, f->now), 0);
+	ksched_sched_stats(f->s, &st);
+	assert_int_equal(st.reassigned, 1);
+	assert_int_equal(st.canceled, 1);
+	assert_int_equal(st.dead, 0);
+}
+
 int
 main(void)
 {
@@ -761,6 +824,7 @@ main(void)
 		T(test_sched_gang_all_or_nothing),
 		T(test_sched_gang_part_failure),
 		T(test_sched_policy_sees_task_labels),
+		T(test_sched_explain_per_worker),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,6 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
@@ -666,6 +669,69 @@ test_worker_new_alloc_failure_walk(void **state)
 	fail_msg("ksched_worker_new never succeeded");
 }
 
+/* GET path from 127.0.0.1:port over a raw socket: the whole reply. */
+static void
+http_get(const char *hostport, const char *path, char *out, size_t len)
+{
+	struct sockaddr_in sa = {0};
+	struct timeval tv = {5, 0};
+	char req[256];
+	size_t got = 0;
+	ssize_t n;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)atoi(strchr(hostport, ':') + 1));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	snprintf(req, sizeof(req),
+		 "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		 path);
+	assert_true(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	while (got + 1 < len && (n = read(fd, out + got, len - got - 1)) > 0)
+		got += (size_t)n;
+	out[got] = 0;
+	close(fd);
+}
+
+/* --http: /metrics on a port picked at start, gone at stop. */
+static void
+test_worker_http_metrics(void **state)
+{
+	struct ksched_resources cap = {1000, 100, 0, 3};
+	char url[128], page[16384];
+	ksched_worker *w;
+
+	(void)state;
+	assert_int_equal(ksched_worker_new("w-http", &w), KSCHED_OK);
+	assert_int_equal(ksched_worker_set_http(w, "nonsense"), KSCHED_EINVAL);
+	assert_int_equal(ksched_worker_set_http(w, "127.0.0.1:"),
+			 KSCHED_EINVAL);
+	assert_int_equal(ksched_worker_set_http(w, "127.0.0.1:0"), KSCHED_OK);
+	assert_int_equal(ksched_worker_set_capacity(w, &cap), KSCHED_OK);
+	/* No master listens there: the worker only keeps dialling. */
+	snprintf(url, sizeof(url), "ipc:///tmp/ksched-none-%ld",
+		 (long)getpid());
+	assert_int_equal(ksched_worker_set_master(w, url, url), KSCHED_OK);
+	assert_string_equal(ksched_worker_http_addr(w), "");
+	assert_int_equal(ksched_worker_start(w), KSCHED_OK);
+	assert_non_null(strstr(ksched_worker_http_addr(w), "127.0.0.1:"));
+	assert_int_equal(ksched_worker_set_http(w, "none"), KSCHED_ESTATE);
+	http_get(ksched_worker_http_addr(w), "/metrics", page, sizeof(page));
+	assert_non_null(strstr(page, "HTTP/1.1 200"));
+	assert_non_null(strstr(page, "text/plain; version=0.0.4"));
+	assert_non_null(strstr(page, "\nksched_worker_slots 3\n"));
+	assert_non_null(strstr(page, "\nksched_worker_registered 0\n"));
+	assert_non_null(strstr(page, "ksched_worker_run_seconds_count 0\n"));
+	http_get(ksched_worker_http_addr(w), "/other", page, sizeof(page));
+	assert_non_null(strstr(page, "HTTP/1.1 404"));
+	assert_int_equal(ksched_worker_stop(w), KSCHED_OK);
+	assert_string_equal(ksched_worker_http_addr(w), "");
+	ksched_worker_free(w);
+}
+
 static int
 setup_log(void **state)
 {
@@ -699,6 +765,7 @@ main(void)
 	    T(test_worker_sim_timeout),
 	    T(test_worker_handlers),
 	    T(test_worker_api_bad_arguments),
+	    T(test_worker_http_metrics),
 	    T(test_worker_new_alloc_failure_walk),
 	};
 

@@ -1,0 +1,709 @@
+/*
+ * The master's and a worker's HTTP servers, for real: ksched-master with
+ * --http 127.0.0.1:0 (the port read from its ready file) and two workers
+ * on ipc:// sockets in a temp dir.  Every route is fetched with libevent's
+ * HTTP client and its JSON checked with jansson; cursor paging must cover
+ * every task exactly once; a task too big for every worker must say why
+ * per worker (over HTTP and through the control socket's status); both
+ * /metrics pages must pass `promtool check metrics` (skipped when promtool
+ * is missing); malformed requests must not hurt the master.
+ */
+#define _XOPEN_SOURCE 700
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "../testutil.h"
+#include "daemon.h"
+#include "ksched.h"
+
+#define NTASKS 5
+
+struct fx {
+	char *dir;
+	char ctl[600], dsp[600], hbt[600];
+	pid_t master, workers[2];
+	int port, wport;
+	ksched_client *c;
+	uint64_t ids[NTASKS], big;
+};
+
+/* "key=HOST:PORT" in file path: the port, or -1. */
+static int
+port_in(const char *path, const char *key)
+{
+	char buf[512] = "";
+	FILE *f = fopen(path, "r");
+	char *p, *colon;
+	size_t n;
+
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	p = strstr(buf, key);
+	if (!p)
+		return -1;
+	p += strlen(key);
+	colon = strchr(p, ':');
+	return colon ? atoi(colon + 1) : -1;
+}
+
+static void
+start_worker(struct fx *f, int i, const char *id, const char *cpu)
+{
+	char ready[640], log[640];
+	const char *args[] = {"--id", id, "--cpu", cpu, "--mem", "1024",
+			      "--slots", "2", "--dispatch", f->dsp,
+			      "--heartbeat", f->hbt, "--ready-file", ready,
+			      "--http", "127.0.0.1:0", NULL};
+
+	snprintf(ready, sizeof(ready), "%s/%s.ready", f->dir, id);
+	snprintf(log, sizeof(log), "%s/%s.log", f->dir, id);
+	f->workers[i] = td_start("ksched-worker", log, args);
+	if (td_wait_file(ready, f->workers[i], 10000 * tu_slow()))
+		fail_msg("worker %s did not register (log %s)", id, log);
+	if (i == 0)
+		f->wport = port_in(ready, " http=");
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char data[600], ready[600], log[600];
+	const char *args[] = {"--http", "127.0.0.1:0", "--data", data,
+			      "--control", f->ctl, "--dispatch", f->dsp,
+			      "--heartbeat", f->hbt, "--ready-file", ready,
+			      "--sync", "none", "--heartbeat-interval", "200",
+			      "--log-level", "info", NULL};
+
+	f->dir = tu_tmpdir("http");
+	snprintf(f->ctl, sizeof(f->ctl), "ipc://%s/c.ipc", f->dir);
+	snprintf(f->dsp, sizeof(f->dsp), "ipc://%s/d.ipc", f->dir);
+	snprintf(f->hbt, sizeof(f->hbt), "ipc://%s/h.ipc", f->dir);
+	snprintf(data, sizeof(data), "%s/data", f->dir);
+	snprintf(ready, sizeof(ready), "%s/master.ready", f->dir);
+	snprintf(log, sizeof(log), "%s/master.log", f->dir);
+	f->master = td_start("ksched-master", log, args);
+	if (td_wait_file(ready, f->master, 10000 * tu_slow()))
+		fail_msg("master did not start (log %s)", log);
+	f->port = port_in(ready, "http=");
+	assert_true(f->port > 0);
+	start_worker(f, 0, "w-small", "1000");
+	start_worker(f, 1, "w-mid", "2000");
+	assert_true(f->wport > 0);
+	assert_int_equal(ksched_client_open(f->ctl, &f->c), KSCHED_OK);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	int bad = 0;
+
+	ksched_client_close(f->c);
+	for (int i = 0; i < 2; i++)
+		bad |= td_stop(f->workers[i], 10000 * tu_slow()) != 0;
+	bad |= td_stop(f->master, 10000 * tu_slow()) != 0;
+	if (getenv("KSCHED_TEST_KEEP"))
+		fprintf(stderr, "kept %s\n", f->dir);
+	else
+		tu_rmtree(f->dir);
+	free(f);
+	return bad ? -1 : 0;
+}
+
+/* ---- an HTTP client on libevent ------------------------------------------- */
+
+struct resp {
+	struct event_base *base;
+	int code;
+	char *body;
+	char ctype[128];
+};
+
+static void
+done_cb(struct evhttp_request *req, void *arg)
+{
+	struct resp *r = arg;
+
+	if (req) {
+		struct evbuffer *b = evhttp_request_get_input_buffer(req);
+		const char *ct = evhttp_find_header(
+			evhttp_request_get_input_headers(req), "Content-Type");
+		size_t n = evbuffer_get_length(b);
+		r->code = evhttp_request_get_response_code(req);
+		r->body = calloc(1, n + 1);
+		evbuffer_remove(b, r->body, n);
+		snprintf(r->ctype, sizeof(r->ctype), "%s", ct ? ct : "");
+	}
+	event_base_loopbreak(r->base);
+}
+
+/* Fetch path with method cmd; the status and body (caller frees). */
+static int
+fetch(int port, enum evhttp_cmd_type cmd, const char *path, char **body)
+{
+	struct resp r = {0};
+	struct evhttp_connection *cn;
+	struct evhttp_request *req;
+
+	r.base = event_base_new();
+	assert_non_null(r.base);
+	cn = evhttp_connection_base_new(r.base, NULL, "127.0.0.1",
+					(unsigned short)port);
+	assert_non_null(cn);
+	evhttp_connection_set_timeout(cn, 10 * tu_slow());
+	req = evhttp_request_new(done_cb, &r);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
+			  "127.0.0.1");
+	assert_int_equal(evhttp_make_request(cn, req, cmd, path), 0);
+	event_base_dispatch(r.base);
+	evhttp_connection_free(cn);
+	event_base_free(r.base);
+	if (r.code == 200 && strstr(path, "/metrics") == path)
+		assert_string_equal(r.ctype, "text/plain; version=0.0.4");
+	else if (r.code)
+		assert_string_equal(r.ctype, "application/json");
+	*body = r.body ? r.body : strdup("");
+	return r.code;
+}
+
+/* GET path, expect status; the JSON body (caller decrefs). */
+static json_t *
+get_json(struct fx *f, const char *path, int status)
+{
+	json_error_t err;
+	char *body;
+	int code = fetch(f->port, EVHTTP_REQ_GET, path, &body);
+	json_t *o;
+
+	if (code != status)
+		fail_msg("GET %s: status %d, wanted %d (%s)", path, code,
+			 status, body);
+	o = json_loads(body, 0, &err);
+	if (!o)
+		fail_msg("GET %s: not JSON: %s (%s)", path, err.text, body);
+	free(body);
+	return o;
+}
+
+/* An error reply: the status, and a JSON {"error": "..."} naming what. */
+static void
+expect_error(struct fx *f, const char *path, int status, const char *says)
+{
+	json_t *o = get_json(f, path, status);
+	const char *e = json_string_value(json_object_get(o, "error"));
+
+	assert_non_null(e);
+	if (!strstr(e, says))
+		fail_msg("GET %s: error '%s' does not say '%s'", path, e, says);
+	json_decref(o);
+}
+
+static int64_t
+num(json_t *o, const char *path)
+{
+	char buf[128];
+	json_t *v = o;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *k = strtok(buf, "."); k && v; k = strtok(NULL, "."))
+		v = json_object_get(v, k);
+	if (!json_is_integer(v))
+		fail_msg("%s: not an integer", path);
+	return json_integer_value(v);
+}
+
+/* ---- the work ------------------------------------------------------------- */
+
+static ksched_task *
+exec_task(const char *arg, int64_t cpu)
+{
+	const char *argv[2] = {"/bin/echo", arg};
+	ksched_task *t;
+
+	assert_int_equal(ksched_task_new(&t), 0);
+	assert_int_equal(ksched_task_set_argv(t, 2, argv), 0);
+	ksched_task_set_resources(t, cpu, 16, 0);
+	return t;
+}
+
+/* NTASKS tasks that run, then one too big for every worker. */
+static void
+submit_work(struct fx *f)
+{
+	const ksched_task *ts[NTASKS];
+	ksched_task *t[NTASKS], *big;
+	uint64_t remaining = 1;
+	int64_t end = td_now_ms() + 20000 * tu_slow();
+	char arg[32];
+
+	for (int i = 0; i < NTASKS; i++) {
+		snprintf(arg, sizeof(arg), "http-%d", i);
+		ts[i] = t[i] = exec_task(arg, 500);
+	}
+	assert_int_equal(ksched_client_submit(f->c, ts, NTASKS, f->ids, NULL),
+			 0);
+	for (int i = 0; i < NTASKS; i++)
+		ksched_task_free(t[i]);
+	while (remaining && td_now_ms() < end)
+		assert_int_equal(ksched_client_wait(f->c, f->ids, NTASKS, false,
+						    1000, &remaining),
+				 0);
+	assert_int_equal(remaining, 0);
+	big = exec_task("big", 8000);
+	ts[0] = big;
+	assert_int_equal(ksched_client_submit(f->c, ts, 1, &f->big, NULL), 0);
+	ksched_task_free(big);
+}
+
+/* Until a dispatch has looked at the big task (bounded). */
+static void
+wait_explained(struct fx *f)
+{
+	struct ksched_task_status st;
+	int64_t end = td_now_ms() + 10000 * tu_slow();
+
+	do {
+		assert_int_equal(ksched_client_status(f->c, &f->big, 1, &st), 0);
+		if (st.pending_reason[0])
+			return;
+		td_sleep_ms(50);
+	} while (td_now_ms() < end);
+	fail_msg("the big task got no pending reason");
+}
+
+static void
+test_http_stats_workers_history(void **state)
+{
+	struct fx *f = *state;
+	json_t *o, *ws;
+	int64_t end = td_now_ms() + 5000 * tu_slow();
+
+	submit_work(f);
+	o = get_json(f, "/api/v1/stats", 200);
+	assert_int_equal(num(o, "tasks.succeeded"), NTASKS);
+	assert_int_equal(num(o, "tasks.ready"), 1);
+	assert_int_equal(num(o, "tasks.pending"), 0);
+	assert_int_equal(num(o, "workers.alive"), 2);
+	assert_int_equal(num(o, "counters.submitted"), NTASKS + 1);
+	assert_int_equal(num(o, "counters.completed"), NTASKS);
+	assert_int_equal(num(o, "counters.failed"), 0);
+	assert_int_equal(num(o, "resources.cpu_milli.total"), 3000);
+	assert_int_equal(num(o, "resources.mem_mb.total"), 2048);
+	assert_true(num(o, "uptime_ms") > 0);
+	assert_true(num(o, "now_ms") > 0);
+	assert_string_equal(json_string_value(json_object_get(o, "policy")),
+			    "least_loaded");
+	json_decref(o);
+
+	o = get_json(f, "/api/v1/workers", 200);
+	ws = json_object_get(o, "workers");
+	assert_int_equal(json_array_size(ws), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *w = json_array_get(ws, i);
+		const char *id = json_string_value(json_object_get(w, "id"));
+		assert_non_null(id);
+		assert_int_equal(num(w, "capacity.cpu_milli"),
+				 strcmp(id, "w-small") ? 2000 : 1000);
+		assert_int_equal(num(w, "capacity.slots"), 2);
+		assert_int_equal(num(w, "allocated.cpu_milli"), 0);
+		assert_string_equal(
+			json_string_value(json_object_get(w, "state")), "alive");
+		assert_true(json_is_object(json_object_get(w, "labels")));
+		assert_true(num(w, "last_seen_ms") > 0);
+	}
+	json_decref(o);
+
+	/* A sample a second: wait (bounded) for one after the tasks ran. */
+	for (;;) {
+		json_t *s;
+		o = get_json(f, "/api/v1/history", 200);
+		assert_int_equal(num(o, "interval_ms"), 1000);
+		s = json_object_get(o, "samples");
+		assert_true(json_is_array(s));
+		if (json_array_size(s) > 0) {
+			json_t *last = json_array_get(s, json_array_size(s) - 1);
+			int64_t done = 0;
+			for (size_t i = 0; i < json_array_size(s); i++)
+				done += num(json_array_get(s, i), "completed");
+			assert_true(num(last, "t_ms") > 0);
+			if (done == NTASKS && num(last, "ready") == 1) {
+				json_decref(o);
+				break;
+			}
+		}
+		json_decref(o);
+		if (td_now_ms() > end)
+			fail_msg("history never showed the finished tasks");
+		td_sleep_ms(200);
+	}
+}
+
+/* Page through /api/v1/tasks; every id of want[] seen exactly once. */
+static void
+page_all(struct fx *f, const char *filter, const uint64_t *want, size_t n)
+{
+	char path[256], cursor[64] = "";
+	int seen[NTASKS + 1] = {0};
+	size_t total = 0;
+
+	for (int page = 0; page < 20; page++) {
+		json_t *o, *ts, *next;
+		snprintf(path, sizeof(path), "/api/v1/tasks?limit=2%s%s%s",
+			 filter, cursor[0] ? "&cursor=" : "", cursor);
+		o = get_json(f, path, 200);
+		ts = json_object_get(o, "tasks");
+		assert_true(json_array_size(ts) <= 2);
+		for (size_t i = 0; i < json_array_size(ts); i++) {
+			json_t *t = json_array_get(ts, i);
+			uint64_t id = (uint64_t)num(t, "id");
+			size_t k = 0;
+			while (k < n && want[k] != id)
+				k++;
+			if (k == n)
+				fail_msg("task %llu not expected",
+					 (unsigned long long)id);
+			seen[k]++;
+			total++;
+			assert_non_null(json_object_get(t, "state"));
+			assert_string_equal(
+				json_string_value(json_object_get(t, "kind")),
+				"exec");
+			assert_true(num(t, "submitted_ms") > 0);
+		}
+		next = json_object_get(o, "next_cursor");
+		if (json_is_null(next)) {
+			json_decref(o);
+			break;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", json_string_value(next));
+		json_decref(o);
+	}
+	assert_int_equal(total, n);
+	for (size_t k = 0; k < n; k++)
+		assert_int_equal(seen[k], 1);
+}
+
+static void
+test_http_tasks_and_pending_reason(void **state)
+{
+	struct fx *f = *state;
+	uint64_t all[NTASKS + 1];
+	struct ksched_task_status st;
+	char path[128];
+	json_t *o, *p, *ws, *log;
+
+	submit_work(f);
+	memcpy(all, f->ids, sizeof(f->ids));
+	all[NTASKS] = f->big;
+	page_all(f, "&state=succeeded", f->ids, NTASKS);
+	page_all(f, "", all, NTASKS + 1);
+	page_all(f, "&state=ready", &f->big, 1);
+
+	/* A task that ran: its attempt, its worker, its times. */
+	snprintf(path, sizeof(path), "/api/v1/tasks/%llu",
+		 (unsigned long long)f->ids[0]);
+	o = get_json(f, path, 200);
+	assert_string_equal(json_string_value(json_object_get(o, "state")),
+			    "succeeded");
+	assert_int_equal(num(o, "attempts"), 1);
+	assert_true(num(o, "ended_ms") >= num(o, "started_ms"));
+	assert_true(json_is_null(json_object_get(o, "pending")));
+	log = json_object_get(o, "attempt_log");
+	assert_int_equal(json_array_size(log), 1);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(log, 0), "outcome")),
+			    "ok");
+	assert_int_equal(num(json_array_get(log, 0), "attempt"), 1);
+	assert_non_null(json_string_value(
+		json_object_get(json_array_get(log, 0), "worker")));
+	json_decref(o);
+
+	/* The big one: why, per worker, naming the resource. */
+	wait_explained(f);
+	snprintf(path, sizeof(path), "/api/v1/tasks/%llu",
+		 (unsigned long long)f->big);
+	o = get_json(f, path, 200);
+	assert_string_equal(json_string_value(json_object_get(o, "state")),
+			    "ready");
+	assert_true(json_is_null(json_object_get(o, "started_ms")));
+	p = json_object_get(o, "pending");
+	assert_true(json_is_object(p));
+	assert_non_null(strstr(json_string_value(json_object_get(p, "reason")),
+			       "no worker is large enough"));
+	ws = json_object_get(p, "workers");
+	assert_int_equal(json_array_size(ws), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *w = json_array_get(ws, i);
+		const char *id = json_string_value(json_object_get(w, "worker"));
+		const char *why = json_string_value(json_object_get(w, "why"));
+		assert_non_null(id);
+		assert_non_null(why);
+		assert_string_equal(why, strcmp(id, "w-small")
+						 ? "cpu: needs 8000, has 2000"
+						 : "cpu: needs 8000, has 1000");
+	}
+	json_decref(o);
+
+	/* The control socket's status (kschedctl status) says the same. */
+	assert_int_equal(ksched_client_status(f->c, &f->big, 1, &st), 0);
+	assert_non_null(strstr(st.pending_reason, "no worker is large enough"));
+	assert_non_null(strstr(st.pending_reason,
+			       "w-small: cpu: needs 8000, has 1000"));
+	assert_non_null(strstr(st.pending_reason,
+			       "w-mid: cpu: needs 8000, has 2000"));
+}
+
+static void
+test_http_errors(void **state)
+{
+	struct fx *f = *state;
+	char *body;
+	json_t *o;
+
+	expect_error(f, "/nope", 404, "no such path");
+	expect_error(f, "/api/v1/nope", 404, "no such path");
+	expect_error(f, "/api/v1/tasks/999999", 404, "no task 999999");
+	expect_error(f, "/api/v1/tasks/abc", 400, "must be a number");
+	expect_error(f, "/api/v1/tasks?limit=0", 400, "limit");
+	expect_error(f, "/api/v1/tasks?limit=1001", 400, "limit");
+	expect_error(f, "/api/v1/tasks?limit=x", 400, "limit");
+	expect_error(f, "/api/v1/tasks?state=bogus", 400, "state");
+	expect_error(f, "/api/v1/tasks?cursor=zz", 400, "cursor");
+	expect_error(f, "/api/v1/tasks?cursor=9.1", 400, "cursor");
+	expect_error(f, "/api/v1/tasks?state=ready&cursor=3.1", 400, "cursor");
+	expect_error(f, "/api/v1/tasks?color=red", 400, "unknown parameter");
+	expect_error(f, "/api/v1/stats?x=1", 400, "no parameters");
+	assert_int_equal(fetch(f->port, EVHTTP_REQ_POST, "/api/v1/tasks",
+			       &body),
+			 405);
+	o = json_loads(body, 0, NULL);
+	assert_non_null(json_string_value(json_object_get(o, "error")));
+	json_decref(o);
+	free(body);
+	assert_int_equal(fetch(f->port, EVHTTP_REQ_DELETE, "/metrics", &body),
+			 405);
+	free(body);
+	assert_int_equal(fetch(f->wport, EVHTTP_REQ_GET, "/nope", &body), 404);
+	free(body);
+	/* An empty list is a list. */
+	o = get_json(f, "/api/v1/tasks?state=dead", 200);
+	assert_int_equal(json_array_size(json_object_get(o, "tasks")), 0);
+	assert_true(json_is_null(json_object_get(o, "next_cursor")));
+	json_decref(o);
+}
+
+/* Pipe text to `promtool check metrics`; its exit status. */
+static int
+promtool(const char *text, const char *dir, const char *name)
+{
+	char cmd[1400], path[700];
+	FILE *p;
+
+	snprintf(path, sizeof(path), "%s/%s.txt", dir, name);
+	snprintf(cmd, sizeof(cmd), "promtool check metrics >'%s' 2>&1", path);
+	p = popen(cmd, "w");
+	assert_non_null(p);
+	fputs(text, p);
+	return pclose(p);
+}
+
+static void
+test_http_metrics_pass_promtool(void **state)
+{
+	struct fx *f = *state;
+	char *m, *w;
+
+	submit_work(f);
+	assert_int_equal(fetch(f->port, EVHTTP_REQ_GET, "/metrics", &m), 200);
+	assert_int_equal(fetch(f->wport, EVHTTP_REQ_GET, "/metrics", &w), 200);
+	/* The figures are the ones of the run. */
+	assert_non_null(strstr(m, "\nksched_tasks_submitted_total 6\n"));
+	assert_non_null(strstr(m, "\nksched_tasks_completed_total 5\n"));
+	assert_non_null(strstr(m, "\nksched_tasks{state=\"ready\"} 1\n"));
+	assert_non_null(strstr(m, "\nksched_workers{state=\"alive\"} 2\n"));
+	assert_non_null(strstr(
+		m, "\nksched_resources_capacity{resource=\"cpu_milli\"} 3000\n"));
+	assert_non_null(strstr(m, "\nksched_queue_wait_seconds_count 5\n"));
+	assert_non_null(strstr(m, "\nksched_run_seconds_count 5\n"));
+	assert_non_null(strstr(m, "ksched_store_commit_seconds_bucket{le=\"+Inf\"}"));
+	assert_non_null(strstr(m, "ksched_dispatch_seconds_count"));
+	assert_non_null(strstr(w, "ksched_worker_tasks_run_total"));
+	assert_non_null(strstr(w, "ksched_worker_slots 2\n"));
+	assert_non_null(strstr(w, "ksched_worker_heartbeats_total"));
+	if (system("command -v promtool >/dev/null 2>&1") != 0) {
+		free(m);
+		free(w);
+		fprintf(stderr, "promtool not found (Debian package "
+				"prometheus): not checking the format\n");
+		skip();
+	}
+	if (promtool(m, f->dir, "master-promtool") != 0)
+		fail_msg("promtool rejects the master's /metrics (see %s)",
+			 f->dir);
+	if (promtool(w, f->dir, "worker-promtool") != 0)
+		fail_msg("promtool rejects the worker's /metrics (see %s)",
+			 f->dir);
+	free(m);
+	free(w);
+}
+
+/* Raw bytes to the HTTP port; the connection is then closed. */
+static void
+raw_send(int port, const char *bytes, size_t n, bool read_reply)
+{
+	struct sockaddr_in sa = {0};
+	struct timeval tv = {2, 0};
+	char buf[512];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	if (write(fd, bytes, n) < 0)
+		fprintf(stderr, "write: closed early (fine)\n");
+	if (read_reply)
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+	close(fd);
+}
+
+static void
+test_http_malformed_requests(void **state)
+{
+	struct fx *f = *state;
+	static const char *junk[] = {
+		"GARBAGE\r\n\r\n",
+		"GET\r\n\r\n",
+		"GET /api/v1/stats HTTP/9.9\r\n\r\n",
+		"GET /api/v1/tasks?limit=%zz HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /api/v1/tasks/%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /api/v1/tasks?cursor=0.18446744073709551616 HTTP/1.1\r\n"
+		"Host: x\r\n\r\n",
+		"POST /metrics HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n",
+		"GET /metrics HTTP/1.1\r\nHost: x\r\n", /* never ends */
+		"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", /* TLS hello */
+	};
+	uint64_t seed = 7;
+	char *big = malloc(64 * 1024);
+	json_t *o;
+
+	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
+		raw_send(f->port, junk[i], strlen(junk[i]), i != 7);
+	/* Headers far past the limit, and random bytes. */
+	memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
+	memset(big + 19, 'a', 64 * 1024 - 19);
+	raw_send(f->port, big, 64 * 1024, true);
+	for (int i = 0; i < 20; i++) {
+		size_t n = 1 + tu_rand(&seed) % 2000;
+		for (size_t k = 0; k < n; k++)
+			big[k] = (char)tu_rand(&seed);
+		raw_send(f->port, big, n, false);
+		raw_send(f->wport, big, n, false);
+	}
+	free(big);
+	/* Still serving, and still scheduling. */
+	o = get_json(f, "/api/v1/stats", 200);
+	assert_int_equal(num(o, "workers.alive"), 2);
+	json_decref(o);
+	submit_work(f);
+	assert_true(td_alive(f->master));
+	assert_true(td_alive(f->workers[0]));
+}
+
+/* Whether file path contains s. */
+static bool
+file_has(const char *path, const char *s)
+{
+	char buf[4096] = "";
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return strstr(buf, s) != NULL;
+}
+
+/* A bad --http, or a port in use, stops the master at start, saying so. */
+static void
+test_http_bad_address_is_a_startup_error(void **state)
+{
+	struct fx *f = *state;
+	static const char *bad[] = {"nonsense", "127.0.0.1:99999", ":80",
+				    "127.0.0.1:x", NULL};
+	char data[640], log[640], taken[64];
+	const char *args[] = {"--http", NULL, "--data", data, "--control",
+			      "ipc:///nonexistent-ksched/c", NULL};
+	int status;
+
+	snprintf(data, sizeof(data), "%s/data2", f->dir);
+	snprintf(log, sizeof(log), "%s/bad.log", f->dir);
+	snprintf(taken, sizeof(taken), "127.0.0.1:%d", f->port);
+	/* The control URL would fail too: the address is checked first. */
+	for (int i = 0; bad[i]; i++) {
+		pid_t p;
+		args[1] = bad[i];
+		p = td_start("ksched-master", log, args);
+		assert_int_equal(waitpid(p, &status, 0), p);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+	}
+	assert_true(file_has(log, "--http"));
+	/* The running master's port: taken. */
+	snprintf(data, sizeof(data), "%s/data3", f->dir);
+	snprintf(log, sizeof(log), "%s/taken.log", f->dir);
+	{
+		char ctl[640], dsp[640], hbt[640];
+		const char *a2[] = {"--http", taken, "--data", data,
+				    "--control", ctl, "--dispatch", dsp,
+				    "--heartbeat", hbt, NULL};
+		pid_t p;
+		snprintf(ctl, sizeof(ctl), "ipc://%s/c2.ipc", f->dir);
+		snprintf(dsp, sizeof(dsp), "ipc://%s/d2.ipc", f->dir);
+		snprintf(hbt, sizeof(hbt), "ipc://%s/h2.ipc", f->dir);
+		p = td_start("ksched-master", log, a2);
+		assert_int_equal(waitpid(p, &status, 0), p);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	}
+	assert_true(file_has(log, "http: cannot listen on"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+		T(test_http_stats_workers_history),
+		T(test_http_tasks_and_pending_reason),
+		T(test_http_errors),
+		T(test_http_metrics_pass_promtool),
+		T(test_http_malformed_requests),
+		T(test_http_bad_address_is_a_startup_error),
+#undef T
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,695 @@
+/*
+ * The programs and their documentation: every program in BUILD/bin has a
+ * man page naming every option its --help names (kschedctl's commands
+ * too), and groff renders each page without a warning.  Then the terminal
+ * side of kschedctl and the daemons' logs: `top` against a live master
+ * with workers (a plain snapshot when stdout is not a terminal; on a
+ * pseudo-terminal, q and SIGTERM quit at once and give the terminal back),
+ * progress as plain lines when stderr is not a terminal, and
+ * --log-format json giving JSON lines, --log-level leaving out lower levels.
+ */
+#define _XOPEN_SOURCE 700
+#define _DEFAULT_SOURCE /* TIOCSWINSZ, struct dirent d_type */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+
+#include <jansson.h>
+
+#include "../testutil.h"
+#include "daemon.h"
+
+#define OUT_MAX (1 << 20)
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* The source tree's docs/man, looked for above BUILD/bin. */
+static const char *
+man_dir(void)
+{
+	static char dir[PATH_MAX + 64];
+	char up[PATH_MAX + 16];
+	struct stat st;
+
+	snprintf(up, sizeof(up), "%s", td_bindir());
+	for (int i = 0; i < 5; i++) {
+		snprintf(up + strlen(up), sizeof(up) - strlen(up), "/..");
+		snprintf(dir, sizeof(dir), "%s/docs/man", up);
+		if (!stat(dir, &st) && S_ISDIR(st.st_mode))
+			return dir;
+	}
+	fail_msg("no docs/man above %s", td_bindir());
+	return NULL;
+}
+
+/* The whole output (stdout and stderr) of a shell command; free() it. */
+static char *
+run(const char *fmt, ...)
+{
+	char cmd[4096], *out = calloc(1, OUT_MAX);
+	size_t n = 0, r;
+	va_list ap;
+	FILE *p;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	assert_non_null(out);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (n < OUT_MAX - 1 && (r = fread(out + n, 1, OUT_MAX - 1 - n, p)))
+		n += r;
+	pclose(p);
+	out[n] = 0;
+	return out;
+}
+
+/* A file's text, NUL terminated; NULL if it cannot be read. */
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *s = f ? calloc(1, OUT_MAX) : NULL;
+
+	if (s)
+		fread(s, 1, OUT_MAX - 1, f);
+	if (f)
+		fclose(f);
+	return s;
+}
+
+/*
+ * A man page's text as a reader sees the options: "\-" made "-", font
+ * changes (\fB, \fR, ...) and "\&" dropped.
+ */
+static char *
+man_text(const char *prog)
+{
+	char path[PATH_MAX + 128], *s, *d, *p;
+
+	snprintf(path, sizeof(path), "%s/%s.1", man_dir(), prog);
+	if (!(s = slurp(path)))
+		return NULL;
+	for (p = d = s; *p;) {
+		if (p[0] == '\\' && p[1] == '-') {
+			*d++ = '-';
+			p += 2;
+		} else if (p[0] == '\\' && p[1] == 'f' && p[2]) {
+			p += 3;
+		} else if (p[0] == '\\' && p[1] == '&') {
+			p += 2;
+		} else {
+			*d++ = *p++;
+		}
+	}
+	*d = 0;
+	return s;
+}
+
+static bool
+optchar(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-';
+}
+
+/* Whether opt appears in text as a whole token. */
+static bool
+has_token(const char *text, const char *opt)
+{
+	size_t n = strlen(opt);
+
+	for (const char *p = strstr(text, opt); p; p = strstr(p + 1, opt))
+		if ((p == text || !optchar(p[-1])) && !optchar(p[n]))
+			return true;
+	return false;
+}
+
+/*
+ * Each option token of a --help text (--long, -s) that the man page does
+ * not have is printed and counted in *missing.  Returns how many options
+ * were checked.
+ */
+static int
+check_options(const char *prog, const char *help, const char *man, int *missing)
+{
+	int checked = 0;
+
+	for (const char *p = help; *p; p++) {
+		char opt[64];
+		size_t n;
+
+		if (*p != '-' || (p > help && optchar(p[-1])))
+			continue;
+		n = p[1] == '-' ? 2 : 1;
+		if (!((p[n] >= 'a' && p[n] <= 'z') ||
+		      (n == 1 && p[n] >= 'A' && p[n] <= 'Z')))
+			continue;
+		while (optchar(p[n]) && n < sizeof(opt) - 1)
+			n++;
+		if (n > 2 && p[1] != '-')
+			continue; /* "-word": not a short option */
+		snprintf(opt, sizeof(opt), "%.*s", (int)n, p);
+		if (!has_token(man, opt) && ++*missing)
+			print_error("%s: option %s is in --help but not in "
+				    "%s.1\n",
+				    prog, opt, prog);
+		checked++;
+		p += n - 1;
+	}
+	return checked;
+}
+
+/* Programs in BUILD/bin (regular executable files), into names. */
+static int
+programs(char names[][256], int max)
+{
+	DIR *d = opendir(td_bindir());
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) && n < max) {
+		char path[PATH_MAX + 300];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s", td_bindir(), e->d_name);
+		if (e->d_name[0] == '.' || stat(path, &st) ||
+		    !S_ISREG(st.st_mode) || !(st.st_mode & S_IXUSR))
+			continue;
+		snprintf(names[n++], 256, "%s", e->d_name);
+	}
+	closedir(d);
+	return n;
+}
+
+/* ---- man pages -------------------------------------------------------- */
+
+static void
+test_man_every_program_has_page(void **state)
+{
+	char names[32][256];
+	int n = programs(names, 32);
+
+	(void)state;
+	assert_true(n >= 3); /* master, worker, kschedctl at least */
+	for (int i = 0; i < n; i++) {
+		char *man = man_text(names[i]);
+
+		if (!man)
+			fail_msg("%s has no docs/man/%s.1", names[i], names[i]);
+		free(man);
+	}
+}
+
+/* kschedctl's commands: the help lines "  NAME ..." at two spaces. */
+static int
+ctl_commands(const char *help, char cmds[][32], int max)
+{
+	int n = 0;
+
+	for (const char *l = help; l && *l && n < max;
+	     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		size_t len;
+
+		if (strncmp(l, "  ", 2) || !(l[2] >= 'a' && l[2] <= 'z'))
+			continue;
+		len = strspn(l + 2, "abcdefghijklmnopqrstuvwxyz");
+		if (len < sizeof(cmds[0]))
+			snprintf(cmds[n++], sizeof(cmds[0]), "%.*s", (int)len,
+				 l + 2);
+	}
+	return n;
+}
+
+static void
+test_man_every_option_documented(void **state)
+{
+	char names[32][256], cmds[32][32];
+	int n = programs(names, 32), total = 0, missing = 0;
+
+	(void)state;
+	for (int i = 0; i < n; i++) {
+		char *man = man_text(names[i]);
+		char *help = run("'%s/%s' --help 2>&1", td_bindir(), names[i]);
+
+		assert_non_null(man);
+		if (!strstr(help, "--"))
+			fail_msg("%s --help names no option:\n%s", names[i],
+				 help);
+		total += check_options(names[i], help, man, &missing);
+		if (!strcmp(names[i], "kschedctl")) {
+			int nc = ctl_commands(help, cmds, 32);
+
+			assert_true(nc >= 10);
+			for (int c = 0; c < nc; c++) {
+				char *h = run("'%s/kschedctl' %s --help 2>&1",
+					      td_bindir(), cmds[c]);
+
+				if (!has_token(man, cmds[c]) && ++missing)
+					print_error("kschedctl: command %s is "
+						    "not in kschedctl.1\n",
+						    cmds[c]);
+				total += check_options("kschedctl", h, man,
+						       &missing);
+				free(h);
+			}
+		}
+		free(help);
+		free(man);
+	}
+	assert_true(total > 30);
+	assert_int_equal(missing, 0);
+}
+
+static void
+test_man_renders_without_warnings(void **state)
+{
+	char names[32][256];
+	int n = programs(names, 32);
+	char *have = run("command -v groff");
+
+	(void)state;
+	if (!*have) {
+		free(have);
+		print_message("groff not installed: rendering not checked\n");
+		skip();
+	}
+	free(have);
+	for (int i = 0; i < n; i++) {
+		char *out = run("groff -man -Tutf8 -ww -z '%s/%s.1' 2>&1",
+				man_dir(), names[i]);
+
+		if (*out)
+			fail_msg("%s.1: groff says:\n%s", names[i], out);
+		free(out);
+	}
+}
+
+/* ---- a live master with two workers ------------------------------------ */
+
+struct fx {
+	char *dir;
+	char url_c[600], url_d[600], url_h[600];
+	pid_t master, workers[2];
+};
+
+static void
+start_cluster(struct fx *f, const char *format, const char *level)
+{
+	char data[700], ready[700], log[700];
+	const char *margs[] = {"--data",       data,	      "--control",
+			       f->url_c,       "--dispatch",  f->url_d,
+			       "--heartbeat",  f->url_h,      "--ready-file",
+			       ready,	       "--log-level", level,
+			       "--log-format", format,	      "--http",
+			       "none",	       NULL};
+
+	snprintf(f->url_c, sizeof(f->url_c), "ipc://%s/c.ipc", f->dir);
+	snprintf(f->url_d, sizeof(f->url_d), "ipc://%s/d.ipc", f->dir);
+	snprintf(f->url_h, sizeof(f->url_h), "ipc://%s/h.ipc", f->dir);
+	snprintf(data, sizeof(data), "%s/data", f->dir);
+	snprintf(ready, sizeof(ready), "%s/master.ready", f->dir);
+	snprintf(log, sizeof(log), "%s/master.log", f->dir);
+	f->master = td_start("ksched-master", log, margs);
+	if (td_wait_file(ready, f->master, 10000 * tu_slow()))
+		fail_msg("master did not start (log %s)", log);
+	for (int i = 0; i < 2; i++) {
+		char id[16];
+		const char *wargs[] = {
+		    "--id",	    id,	      "--dispatch",  f->url_d,
+		    "--heartbeat",  f->url_h, "--slots",     "2",
+		    "--ready-file", ready,    "--log-level", level,
+		    "--log-format", format,   NULL};
+
+		snprintf(id, sizeof(id), "topw%d", i + 1);
+		snprintf(ready, sizeof(ready), "%s/%s.ready", f->dir, id);
+		snprintf(log, sizeof(log), "%s/%s.log", f->dir, id);
+		f->workers[i] = td_start("ksched-worker", log, wargs);
+		if (td_wait_file(ready, f->workers[i], 10000 * tu_slow()))
+			fail_msg("worker %s did not start (log %s)", id, log);
+	}
+}
+
+static void
+stop_cluster(struct fx *f)
+{
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(td_stop(f->workers[i], 10000 * tu_slow()), 0);
+	assert_int_equal(td_stop(f->master, 10000 * tu_slow()), 0);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	f->dir = tu_tmpdir("man");
+	start_cluster(f, "text", "info");
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	stop_cluster(f);
+	tu_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+/*
+ * kschedctl with the cluster's control URL, what args redirect; stopped by
+ * timeout(1) after 120 s (scaled) whatever it waits for.
+ */
+static char *
+ctl(const struct fx *f, const char *args)
+{
+	return run("timeout -k 5 %d '%s/kschedctl' --control '%s' %s",
+		   120 * tu_slow(), td_bindir(), f->url_c, args);
+}
+
+/* Wait (bounded) until the master counts a dead task. */
+static void
+one_dead_task(const struct fx *f)
+{
+	char *out = ctl(f, "submit --retries 0 --wait -- /bin/false 2>&1");
+
+	assert_non_null(strstr(out, "exit status 1"));
+	free(out);
+}
+
+static void
+test_top_plain_snapshot(void **state)
+{
+	struct fx *f = *state;
+	char *out;
+	int lines = 0;
+
+	one_dead_task(f);
+	out = ctl(f, "top --once");
+	assert_non_null(strstr(out, "topw1"));
+	assert_non_null(strstr(out, "topw2"));
+	assert_non_null(strstr(out, "dead 1"));
+	assert_non_null(strstr(out, "exit status 1"));
+	assert_null(strchr(out, '\033')); /* plain: no escapes */
+	for (char *l = out, *nl; *l; l = nl + 1, lines++) {
+		nl = strchr(l, '\n');
+		assert_non_null(nl);
+		assert_true(nl - l <= 80);
+	}
+	assert_true(lines <= 25); /* 24 rows and the blank line after */
+	free(out);
+}
+
+/*
+ * The first full frame (between cursor home and clear to the end) has at
+ * most 24 rows (23 newlines: one more would scroll) of at most 80 columns
+ * of text, escapes aside.
+ */
+static void
+frame_fits(const char *out)
+{
+	const char *p = strstr(out, "\033[H"), *end;
+	int rows = 1, col = 0;
+
+	assert_non_null(p);
+	end = strstr(p, "\033[J");
+	assert_non_null(end);
+	for (p += 3; p < end; p++) {
+		if (*p == '\033') {
+			p += strspn(p + 2, "0123456789;?") + 2;
+			continue;
+		}
+		if (*p == '\n') {
+			rows++;
+			col = 0;
+		} else if (*p != '\r' && ++col > 80) {
+			fail_msg("a row of top is wider than 80 columns");
+		}
+	}
+	assert_true(rows <= 24);
+}
+
+/*
+ * kschedctl top on a pseudo-terminal of 80x24: once it shows the workers,
+ * press q (or send SIGTERM when sig): it must exit 0 within 5 s and leave
+ * the alternate screen (the terminal given back).
+ */
+static void
+top_on_pty(const struct fx *f, bool sig)
+{
+	struct winsize ws = {.ws_row = 24, .ws_col = 80};
+	int m = posix_openpt(O_RDWR | O_NOCTTY), status = -1;
+	char path[PATH_MAX + 32], *out = calloc(1, OUT_MAX);
+	const char *slave;
+	size_t n = 0;
+	int64_t end;
+	pid_t pid;
+
+	if (m < 0 || grantpt(m) || unlockpt(m) || !(slave = ptsname(m))) {
+		print_message("no pseudo-terminals here: not tested\n");
+		if (m >= 0)
+			close(m);
+		free(out);
+		skip();
+	}
+	ioctl(m, TIOCSWINSZ, &ws);
+	snprintf(path, sizeof(path), "%s/kschedctl", td_bindir());
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int s;
+
+		setsid();
+		s = open(slave, O_RDWR); /* our controlling terminal now */
+		if (s < 0)
+			_exit(126);
+		dup2(s, 0);
+		dup2(s, 1);
+		dup2(s, 2);
+		close(m);
+		execl(path, path, "--control", f->url_c, "top", "--interval",
+		      "200", (char *)NULL);
+		_exit(127);
+	}
+	end = td_now_ms() + 15000 * tu_slow();
+	for (bool asked = false; td_now_ms() < end;) {
+		struct pollfd p = {m, POLLIN, 0};
+		ssize_t r;
+
+		if (poll(&p, 1, 50) > 0 &&
+		    (r = read(m, out + n, OUT_MAX - 1 - n)) > 0)
+			n += (size_t)r;
+		out[n] = 0;
+		if (!asked && strstr(out, "topw2")) {
+			asked = true;
+			if (sig)
+				kill(pid, SIGTERM);
+			else
+				assert_int_equal(write(m, "q", 1), 1);
+			end = td_now_ms() + 5000 * tu_slow();
+		}
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		if (n >=
+		    OUT_MAX - 1) /* keep draining: the child must not block */
+			n = 0;
+	}
+	if (!WIFEXITED(status)) {
+		td_kill(pid);
+		fail_msg("top did not quit on %s; output:\n%s",
+			 sig ? "SIGTERM" : "q", out);
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_non_null(strstr(out, "\033[?1049h")); /* alternate screen */
+	assert_non_null(strstr(out, "\033[?1049l")); /* and back */
+	frame_fits(out);
+	close(m);
+	free(out);
+}
+
+static void
+test_top_q_quits_on_a_terminal(void **state)
+{
+	top_on_pty(*state, false);
+}
+
+static void
+test_top_sigterm_restores_the_terminal(void **state)
+{
+	top_on_pty(*state, true);
+}
+
+/* submit --file of more tasks than one request holds, stderr a pipe. */
+static void
+test_progress_plain_when_not_a_tty(void **state)
+{
+	struct fx *f = *state;
+	char path[700], args[800], *out;
+	FILE *t;
+
+	snprintf(path, sizeof(path), "%s/tasks.jsonl", f->dir);
+	t = fopen(path, "w");
+	assert_non_null(t);
+	for (int i = 0; i < 2500; i++)
+		fprintf(t,
+			"{\"kind\":\"sim\",\"payload\":\"{}\",\"salt\":"
+			"\"%d\"}\n",
+			i);
+	fclose(t);
+	snprintf(args, sizeof(args), "submit --file '%s' 2>&1 >/dev/null",
+		 path);
+	out = ctl(f, args);
+	assert_non_null(strstr(out, "kschedctl: submit: submitted 2500/2500"));
+	assert_null(strchr(out, '\r'));
+	assert_null(strchr(out, '\033'));
+	free(out);
+	out = ctl(f, "wait --all --timeout-s 60 2>&1");
+	assert_null(strchr(out, '\r'));
+	assert_null(strchr(out, '\033'));
+	free(out);
+}
+
+/* ---- logs --------------------------------------------------------------- */
+
+/*
+ * Every line of path is a JSON object with ts, level (one of levels, a
+ * space separated list) and msg; how many there are.
+ */
+static int
+json_lines(const char *path, const char *levels)
+{
+	char *s = slurp(path), *save = NULL;
+	int n = 0;
+
+	assert_non_null(s);
+	for (char *l = strtok_r(s, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save), n++) {
+		json_error_t err;
+		json_t *o = json_loads(l, 0, &err);
+
+		if (!o || !json_is_object(o))
+			fail_msg("%s: not a JSON object: %s (%s)", path, l,
+				 err.text);
+		assert_true(json_is_string(json_object_get(o, "ts")));
+		assert_true(json_is_string(json_object_get(o, "level")));
+		if (!strstr(levels,
+			    json_string_value(json_object_get(o, "level"))))
+			fail_msg("%s: level not in '%s': %s", path, levels, l);
+		assert_true(json_is_string(json_object_get(o, "msg")));
+		json_decref(o);
+	}
+	free(s);
+	return n;
+}
+
+#define ALL_LEVELS "err warn notice info debug"
+
+static void
+test_log_format_json(void **state)
+{
+	struct fx f = {0};
+	char path[700], *out;
+
+	(void)state;
+	f.dir = tu_tmpdir("logjson");
+	start_cluster(&f, "json", "debug");
+	out = ctl(&f, "submit --kind sim --wait 2>&1");
+	free(out);
+	stop_cluster(&f);
+	snprintf(path, sizeof(path), "%s/master.log", f.dir);
+	/* queue opened, master ready, worker joined, ... */
+	assert_true(json_lines(path, ALL_LEVELS) >= 4);
+	snprintf(path, sizeof(path), "%s/topw1.log", f.dir);
+	assert_true(json_lines(path, ALL_LEVELS) >= 2); /* registered, ... */
+	tu_rmtree(f.dir);
+}
+
+/* --log-level warn: nothing below warn on either daemon. */
+static void
+test_log_level_filters(void **state)
+{
+	struct fx f = {0};
+	char path[700], *out;
+
+	(void)state;
+	f.dir = tu_tmpdir("loglevel");
+	start_cluster(&f, "json", "warn");
+	out = ctl(&f, "submit --kind sim --wait 2>&1");
+	free(out);
+	stop_cluster(&f);
+	snprintf(path, sizeof(path), "%s/master.log", f.dir);
+	json_lines(path, "err warn");
+	snprintf(path, sizeof(path), "%s/topw1.log", f.dir);
+	json_lines(path, "err warn");
+	tu_rmtree(f.dir);
+}
+
+static void
+test_log_format_bad_value(void **state)
+{
+	char *out = run("'%s/ksched-master' --log-format xml 2>&1; echo rc=$?",
+			td_bindir());
+
+	(void)state;
+	assert_non_null(strstr(out, "--log-format"));
+	assert_non_null(strstr(out, "rc=2"));
+	free(out);
+	out = run("'%s/ksched-worker' --log-format xml 2>&1; echo rc=$?",
+		  td_bindir());
+	assert_non_null(strstr(out, "--log-format"));
+	assert_non_null(strstr(out, "rc=2"));
+	free(out);
+}
+
+/* top with nobody listening: a clear error and exit status 3, no frame. */
+static void
+test_top_no_master(void **state)
+{
+	char *dir = tu_tmpdir("nomaster");
+	char *out = run("timeout -k 5 60 '%s/kschedctl' --control "
+			"'ipc://%s/none.ipc' --timeout 300 top --once 2>&1; "
+			"echo rc=$?",
+			td_bindir(), dir);
+
+	(void)state;
+	assert_non_null(strstr(out, "cannot reach the master"));
+	assert_non_null(strstr(out, "rc=3"));
+	assert_null(strstr(out, "WORKER"));
+	free(out);
+	tu_rmtree(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest man[] = {
+	    cmocka_unit_test(test_man_every_program_has_page),
+	    cmocka_unit_test(test_man_every_option_documented),
+	    cmocka_unit_test(test_man_renders_without_warnings),
+	    cmocka_unit_test(test_log_format_bad_value),
+	    cmocka_unit_test(test_log_format_json),
+	    cmocka_unit_test(test_log_level_filters),
+	    cmocka_unit_test(test_top_no_master),
+	};
+	const struct CMUnitTest live[] = {
+	    cmocka_unit_test(test_top_plain_snapshot),
+	    cmocka_unit_test(test_top_q_quits_on_a_terminal),
+	    cmocka_unit_test(test_top_sigterm_restores_the_terminal),
+	    cmocka_unit_test(test_progress_plain_when_not_a_tty),
+	};
+	int rc = cmocka_run_group_tests(man, NULL, NULL);
+
+	return rc + cmocka_run_group_tests(live, setup, teardown);
+}
