@@ -379,8 +379,7 @@ parse_args(struct cli *c, int argc, char **argv)
 	return check_policies(c);
 }
 
-/* ---- running ----------------------------------------------------------------
- */
+/* ---- running ------------------------------------------------------------- */
 
 static void
 progress(void *arg, size_t ended, size_t total)

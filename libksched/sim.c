@@ -19,8 +19,8 @@
 
 #include "alloc.h"
 #include "sim_int.h"
-/* ---- event heap ------------------------------------------------------------
- */
+
+/* ---- event heap ---------------------------------------------------------- */
 
 static bool
 ev_less(const struct ev *a, const struct ev *b)
@@ -76,8 +76,8 @@ heap_pop(struct run *r)
 	return top;
 }
 
-/* ---- helpers --------------------------------------------------------------
- */
+/* ---- helpers ------------------------------------------------------------- */
+
 /* splitmix64: a small seeded generator (never rand()). */
 static uint64_t
 rng_next(uint64_t *s)
@@ -167,8 +167,7 @@ timeline(struct run *r, int64_t now)
 	s->ntl = n + 1;
 }
 
-/* ---- workers --------------------------------------------------------------
- */
+/* ---- workers ------------------------------------------------------------- */
 
 static ksched_err
 node_join(struct run *r, size_t i, int64_t now)
@@ -300,8 +299,7 @@ node_die(struct run *r, int64_t node, int64_t now)
 	return op_done(r, 1);
 }
 
-/* ---- jobs ------------------------------------------------------------------
- */
+/* ---- jobs ---------------------------------------------------------------- */
 
 /* Whether some jobs.nodes distinct nodes can each hold one part of j. */
 static bool
@@ -510,7 +508,7 @@ job_end(struct run *r, const struct ev *ev)
 	return op_done(r, (size_t)jb->nodes);
 }
 
-/* ---- dispatch ----------------------------------------------------------- */
+/* ---- dispatch ------------------------------------------------------------ */
 
 static ksched_err
 take(struct run *r, const struct ksched_assignment *a, int64_t now)

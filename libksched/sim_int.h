@@ -34,7 +34,7 @@ struct ksched_sim_result {
 	size_t ntl, captl;
 };
 
-/* ---- the engine's state (sim.c runs it, sim_run.c sets it up) ---- */
+/* ---- the engine's state (sim.c runs it, sim_run.c sets it up) ------------ */
 
 /* Leases in virtual time must never run out before the job ends: the
  * engine ends or kills every job itself, so leases are made longer than

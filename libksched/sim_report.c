@@ -152,8 +152,7 @@ ksched__sim_metrics(struct ksched_sim_result *r)
 	ksched__free(u);
 }
 
-/* ---- jobs.csv ---------------------------------------------------------------
- */
+/* ---- jobs.csv ------------------------------------------------------------ */
 
 /* ms as seconds, three decimals, from integers only. */
 static void
@@ -260,8 +259,7 @@ ksched_sim_jobs_csv(const ksched_sim_result *r, FILE *f)
 	return fflush(f) ? KSCHED_EIO : KSCHED_OK;
 }
 
-/* ---- JSON report ------------------------------------------------------------
- */
+/* ---- JSON report --------------------------------------------------------- */
 
 static int
 set_num(json_t *o, const char *k, double v)
@@ -340,8 +338,7 @@ ksched_sim_report_json(const ksched_sim_result *const *rs, size_t n, FILE *f)
 	return bad ? KSCHED_EIO : KSCHED_OK;
 }
 
-/* ---- the human table --------------------------------------------------------
- */
+/* ---- the human table ----------------------------------------------------- */
 
 enum col { C_INT, C_SEC, C_NUM, C_PCT };
 

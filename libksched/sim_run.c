@@ -27,8 +27,7 @@ ksched__sim_set_err(struct run *r, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* ---- setup ------------------------------------------------------------------
- */
+/* ---- setup --------------------------------------------------------------- */
 
 static int
 rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -188,8 +187,7 @@ teardown(struct run *r)
 	ksched__free(r->subids);
 }
 
-/* ---- API ------------------------------------------------------------------
- */
+/* ---- API ----------------------------------------------------------------- */
 
 void
 ksched_sim_opts_init(struct ksched_sim_opts *o)

@@ -22,7 +22,7 @@
 #include "../testutil.h"
 #include "daemon.h"
 
-/* ---- helpers ------------------------------------------------------------ */
+/* ---- helpers ------------------------------------------------------------- */
 
 /* Run ksched-sim with args (NULL-terminated), stderr to log; its exit
  * status, or -1 if it had to be killed after timeout_ms. */
@@ -185,7 +185,7 @@ metric(json_t *run, const char *name)
 	return json_number_value(v);
 }
 
-/* ---- command line ------------------------------------------------------- */
+/* ---- command line -------------------------------------------------------- */
 
 static void
 test_sim_cli_bad_flags_exit_2(void **state)
@@ -285,7 +285,7 @@ test_sim_cli_deterministic(void **state)
 	tu_rmtree(dir);
 }
 
-/* ---- real traces -------------------------------------------------------- */
+/* ---- real traces --------------------------------------------------------- */
 
 static void
 test_sim_cli_nasa_all_jobs_fcfs_in_order(void **state)

@@ -81,7 +81,7 @@ have_policy(const char *name)
 	return true;
 }
 
-/* ---- timing ---------------------------------------------------------- */
+/* ---- timing -------------------------------------------------------------- */
 
 /* Two nodes, four 10 s jobs at 0: two start at 0, two at 10 s. */
 static void
@@ -323,7 +323,7 @@ test_sim_scan_window(void **state)
 	ksched_sim_workload_free(w);
 }
 
-/* ---- determinism ------------------------------------------------------ */
+/* ---- determinism --------------------------------------------------------- */
 
 /* A synthetic workload: gangs of 1-4 parts, random run times, some users,
  * some overrunning their walltime. */
@@ -407,7 +407,7 @@ test_sim_deterministic_synthetic(void **state)
 		determinism("easy", 0);
 }
 
-/* ---- FCFS ------------------------------------------------------------- */
+/* ---- FCFS ---------------------------------------------------------------- */
 
 /* FCFS never starts a job before one submitted earlier. */
 static void
