@@ -254,8 +254,11 @@ ksched_sim_run(const ksched_sim_workload *w, const ksched_sim_cluster *c,
 	ksched__u64map_init(&r.tid2job);
 	if ((e = check_opts(&r)))
 		return e;
-	if (!(r.res = ksched__calloc(1, sizeof(*r.res))))
+	if (!(r.res = ksched__calloc(1, sizeof(*r.res)))) {
+		ksched__sim_set_err(&r, "simulator: %s",
+				    ksched_strerror(KSCHED_ENOMEM));
 		return KSCHED_ENOMEM;
+	}
 	r.res->w = w;
 	r.res->njobs = r.njobs;
 	r.res->nodes = r.nnodes;

@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alloc.h"
 #include "ksched/policy.h"
 #include "ksched/sim.h"
 #include "../testutil.h"
@@ -407,6 +411,54 @@ test_sim_deterministic_synthetic(void **state)
 		determinism("easy", 0);
 }
 
+/*
+ * Every allocation failing in turn: the run either completes or fails
+ * with an error and a message, leaking nothing (ASan checks) and leaving
+ * no temporary store behind.
+ */
+static void
+test_sim_alloc_failures(void **state)
+{
+	ksched_sim_workload *w = synthetic(20, 5);
+	ksched_sim_cluster *c = cluster("4x(cpu=1)");
+	struct ksched_sim_opts o;
+	struct ksched_sim_failure f = {30000, 1};
+	char *dir = tu_tmpdir("simalloc");
+	bool done = false;
+	long n;
+
+	(void)state;
+	opts(&o, "easy");
+	o.timeline = true;
+	o.failures = &f;
+	o.nfailures = 1;
+	o.repair_ms = 10000;
+	o.tmpdir = dir;
+	for (n = 0; n < 20000 && !done; n++) {
+		ksched_sim_result *r = NULL;
+		char err[512] = "";
+		ksched_err e;
+		ksched__alloc_fail_after(n);
+		e = ksched_sim_run(w, c, &o, &r, err, sizeof(err));
+		ksched__alloc_fail_after(-1);
+		if (e == KSCHED_OK) {
+			done = true;
+			ksched_sim_result_free(r);
+			continue;
+		}
+		assert_null(r);
+		assert_true(err[0] != 0);
+		assert_int_equal(rmdir(dir), 0); /* empty: nothing left */
+		assert_int_equal(mkdir(dir, 0700), 0);
+	}
+	assert_true(done);
+	print_message("allocation failures walked: %ld\n", n - 1);
+	assert_true(n > 50); /* the walk went through many allocations */
+	tu_rmtree(dir);
+	ksched_sim_cluster_free(c);
+	ksched_sim_workload_free(w);
+}
+
 /* ---- FCFS ---------------------------------------------------------------- */
 
 /* FCFS never starts a job before one submitted earlier. */
@@ -449,6 +501,7 @@ main(void)
 	    cmocka_unit_test(test_sim_bad_options),
 	    cmocka_unit_test(test_sim_scan_window),
 	    cmocka_unit_test(test_sim_deterministic_synthetic),
+	    cmocka_unit_test(test_sim_alloc_failures),
 	    cmocka_unit_test(test_sim_fcfs_in_order),
 	};
 
