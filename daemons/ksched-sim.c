@@ -462,6 +462,14 @@ per_policy(char *buf, size_t len, const char *file, const char *name, bool many)
 {
 	const char *dot = strrchr(file, '.'), *slash = strrchr(file, '/');
 
+	char tag[256];
+	size_t k = 0;
+
+	/* Options may hold ',' and a plugin's name '/': keep them out. */
+	for (; name[k] && k + 1 < sizeof(tag); k++)
+		tag[k] = name[k] == '/' || name[k] == ',' ? '_' : name[k];
+	tag[k] = 0;
+	name = tag;
 	if (!many)
 		snprintf(buf, len, "%s", file);
 	else if (dot && (!slash || dot > slash))

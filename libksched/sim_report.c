@@ -368,31 +368,39 @@ static const struct row rows[] = {
     {"fairness (Jain)", C_NUM, M(fairness)},
 };
 
+/* One cell, w wide (each column is as wide as its longest label). */
 static int
-cell(FILE *f, const struct row *w, const struct ksched_sim_metrics *m)
+cell(FILE *f, int w, const struct row *row,
+     const struct ksched_sim_metrics *m)
 {
-	const char *p = (const char *)m + w->off;
+	const char *p = (const char *)m + row->off;
 	double d;
 
-	if (w->kind == C_INT) {
+	if (row->kind == C_INT) {
 		size_t v;
 		memcpy(&v, p, sizeof(v));
-		return fprintf(f, " %14zu", v);
+		return fprintf(f, " %*zu", w, v);
 	}
 	memcpy(&d, p, sizeof(d));
-	if (w->kind == C_PCT)
-		return fprintf(f, " %13.2f%%", d * 100);
-	return fprintf(f, w->kind == C_SEC ? " %14.1f" : " %14.3f", d);
+	if (row->kind == C_PCT)
+		return fprintf(f, " %*.2f%%", w - 1, d * 100);
+	return fprintf(f, " %*.*f", w, row->kind == C_SEC ? 1 : 3, d);
 }
 
 ksched_err
 ksched_sim_table(const ksched_sim_result *const *rs, size_t n,
 		 const double *jobs_per_s, FILE *f)
 {
-	int rc;
+	int rc, w[16], *wp = n <= 16 ? w : ksched__calloc(n, sizeof(int));
 
 	if (!n)
 		return KSCHED_OK;
+	if (!wp)
+		return KSCHED_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(rs[i]->policy);
+		wp[i] = len > 14 ? (len < 64 ? (int)len : 64) : 14;
+	}
 	rc = fprintf(f,
 		     "workload %s: %zu jobs (%zu bad records dropped) on %zu "
 		     "nodes (%lld slots)\n",
@@ -401,19 +409,21 @@ ksched_sim_table(const ksched_sim_result *const *rs, size_t n,
 		     (long long)rs[0]->slots);
 	rc = rc < 0 ? rc : fprintf(f, "%-20s", "policy");
 	for (size_t i = 0; i < n && rc >= 0; i++)
-		rc = fprintf(f, " %14.14s", rs[i]->policy);
+		rc = fprintf(f, " %*.*s", wp[i], wp[i], rs[i]->policy);
 	rc = rc < 0 ? rc : fprintf(f, "\n");
 	for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]) && rc >= 0; k++) {
 		rc = fprintf(f, "%-20s", rows[k].name);
 		for (size_t i = 0; i < n && rc >= 0; i++)
-			rc = cell(f, &rows[k], &rs[i]->m);
+			rc = cell(f, wp[i], &rows[k], &rs[i]->m);
 		rc = rc < 0 ? rc : fprintf(f, "\n");
 	}
 	if (jobs_per_s && rc >= 0) {
 		rc = fprintf(f, "%-20s", "jobs/s simulated");
 		for (size_t i = 0; i < n && rc >= 0; i++)
-			rc = fprintf(f, " %14.0f", jobs_per_s[i]);
+			rc = fprintf(f, " %*.0f", wp[i], jobs_per_s[i]);
 		rc = rc < 0 ? rc : fprintf(f, "\n");
 	}
+	if (wp != w)
+		ksched__free(wp);
 	return rc < 0 || fflush(f) ? KSCHED_EIO : KSCHED_OK;
 }

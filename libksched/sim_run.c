@@ -226,6 +226,23 @@ check_opts(struct run *r)
 	return KSCHED_OK;
 }
 
+/* The policy's name and the options it was given ("easy:reserve=2"), so
+ * two runs of one policy with different options can be told apart. */
+static char *
+policy_label(const struct run *r)
+{
+	const char *name = ksched_policy_name(r->pol);
+	const char *opt = strchr(r->o.policy, ':');
+	size_t n = strlen(name), m = opt ? strlen(opt) : 0;
+	char *s = ksched__malloc(n + m + 1);
+
+	if (s) {
+		memcpy(s, name, n);
+		memcpy(s + n, opt ? opt : "", m + 1);
+	}
+	return s;
+}
+
 ksched_err
 ksched_sim_run(const ksched_sim_workload *w, const ksched_sim_cluster *c,
 	       const struct ksched_sim_opts *opts, ksched_sim_result **out,
@@ -269,7 +286,7 @@ ksched_sim_run(const ksched_sim_workload *w, const ksched_sim_cluster *c,
 		e = setup_core(&r);
 	if (!e && (e = ksched_store_begin(r.st)) == KSCHED_OK)
 		e = ksched__sim_simulate(&r);
-	if (!e && !(r.res->policy = ksched__strdup(ksched_policy_name(r.pol))))
+	if (!e && !(r.res->policy = policy_label(&r)))
 		e = KSCHED_ENOMEM;
 	if (e && err && errlen && !err[0])
 		snprintf(err, errlen, "simulator: %s", ksched_strerror(e));

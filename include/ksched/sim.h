@@ -285,7 +285,8 @@ ksched_sim_run(const ksched_sim_workload *w, const ksched_sim_cluster *c,
 /* ksched_sim_result_free: NULL is a no-op. */
 KSCHED_API void ksched_sim_result_free(ksched_sim_result *r);
 
-/* ksched_sim_result_policy: the policy's name (owned by r). */
+/* ksched_sim_result_policy: the policy's name, with the options it was
+ * given if any ("easy:reserve=2"); owned by r. */
 KSCHED_API const char *ksched_sim_result_policy(const ksched_sim_result *r);
 
 /* ksched_sim_result_metrics: the summary of r. */
