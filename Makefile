@@ -41,7 +41,8 @@ PROTO_C   := $(B)/gen/ksched.pb-c.c
 PROTO_H   := $(B)/gen/ksched.pb-c.h
 
 LIB_SRCS  := $(wildcard libksched/*.c)
-LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o) $(B)/gen/ksched.pb-c.o
+LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o) $(B)/gen/ksched.pb-c.o \
+             $(B)/gen/dashboard.o
 PIC_OBJS  := $(LIB_OBJS:%.o=%.pic.o)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -61,7 +62,7 @@ STATIC_LIB := $(B)/libksched.a
 SHARED_LIB := $(B)/libksched.so.$(SOVERSION)
 
 .PHONY: all lib check unit integration asan demo bench install uninstall \
-        deps format clean
+        deps browser-deps format clean
 
 all: lib $(DAEMON_BINS) $(EX_BINS) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS) \
      $(PLUGIN_SOS)
@@ -80,6 +81,23 @@ $(B)/gen/ksched.pb-c.o: $(PROTO_C)
 	$(CC) $(KS_CFLAGS) -Wno-missing-prototypes $(CFLAGS) -c $< -o $@
 $(B)/gen/ksched.pb-c.pic.o: $(PROTO_C)
 	$(CC) $(KS_CFLAGS) -Wno-missing-prototypes $(CFLAGS) -fPIC -c $< -o $@
+
+# --- the dashboard page, compiled in as bytes (od is in every Debian) -----
+DASH_HTML := libksched/dashboard/index.html
+
+$(B)/gen/dashboard.c: $(DASH_HTML)
+	@mkdir -p $(B)/gen
+	{ echo '/* Generated from $(DASH_HTML) by the Makefile. */'; \
+	  echo '#include "master_dash.h"'; \
+	  echo 'const unsigned char ksched__dash_html[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; \
+	  echo 'const size_t ksched__dash_html_len = sizeof(ksched__dash_html);'; \
+	} > $@.tmp && mv $@.tmp $@
+$(B)/gen/dashboard.o: $(B)/gen/dashboard.c
+	$(CC) $(KS_CFLAGS) $(CFLAGS) -c $< -o $@
+$(B)/gen/dashboard.pic.o: $(B)/gen/dashboard.c
+	$(CC) $(KS_CFLAGS) $(CFLAGS) -fPIC -c $< -o $@
 
 # --- the library -----------------------------------------------------------
 $(B)/libksched/%.o: libksched/%.c
@@ -140,6 +158,11 @@ BENCH_PKGS := beanstalkd
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)
 
+# The dashboard's browser test: chromium, node, playwright-core (npm ci).
+# Not fatal: where they cannot be had, test_dashboard skips and says why.
+browser-deps: deps
+	@sh tests/browser/setup.sh
+
 # --- tests -------------------------------------------------------------------
 # The unit tests again under ASan + UBSan, in $(B)/asan.
 ASAN_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/tests/%)
@@ -148,7 +171,7 @@ ASAN_BUILD = $(MAKE) --no-print-directory B=$(B)/asan \
 	    $(B)/asan/libksched.a $(B)/asan/bin/kschedctl $(ASAN_BINS) \
 	    $(PLUGIN_FILES:%=$(B)/asan/plugins/%)
 
-check: deps
+check: deps browser-deps
 	@$(MAKE) --no-print-directory all
 	@$(ASAN_BUILD)
 	@sh tests/run.sh $(B) $(UNIT_BINS) $(INTEG_BINS) -- $(ASAN_BINS)

@@ -17,8 +17,12 @@
 
 #define KSCHED__BF_MAX_INDEX (1u << 20) /* worker indices tracked */
 
-enum ksched__bf_kind { KSCHED__BF_FCFS, KSCHED__BF_SJF, KSCHED__BF_EASY,
-		       KSCHED__BF_CONS };
+enum ksched__bf_kind {
+	KSCHED__BF_FCFS,
+	KSCHED__BF_SJF,
+	KSCHED__BF_EASY,
+	KSCHED__BF_CONS
+};
 
 /* A running task's parts, from TASK_STARTED events: its workers, planned
  * end (start + walltime) and need per part. */
@@ -59,15 +63,14 @@ struct ksched__bf_sjf_key {
 struct ksched__bf {
 	const struct ksched_host *host;
 	enum ksched__bf_kind kind;
-	bool count;   /* easy: reserve=count */
-	bool skip;    /* fcfs, sjf: skip=1 */
-	bool ended;   /* a task finished since the last select */
-	uint64_t gen; /* selects so far */
+	bool count;	 /* easy: reserve=count */
+	bool skip;	 /* fcfs, sjf: skip=1 */
+	bool ended;	 /* a task finished since the last select */
+	uint64_t gen;	 /* selects so far */
 	uint64_t builds; /* profiles built so far */
 	struct ksched__plan plan;
-	bool built;	     /* plan holds this select's profile */
-	struct u64map live;  /* task -> struct ksched__bf_live */
-	struct u64map resv;  /* conservative: task -> its reservation */
+	struct u64map live; /* task -> struct ksched__bf_live */
+	struct u64map resv; /* conservative: task -> its reservation */
 	struct ksched__bf_wcache *wc; /* by worker index */
 	size_t nwc;
 	struct ksched__bf_part *gone; /* parts ended since the last select */

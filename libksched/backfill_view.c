@@ -2,8 +2,8 @@
  * libksched - what the rigid-job policies (policy_backfill.c) see of the
  * cluster in one select: the machines, the running parts and the profile
  * (plan.h), rebuilt from the view; and what they keep from the events:
- * each running task's parts (a running gang is listed once in the core's
- * view, its other machines only appear in TASK_STARTED events) and the
+ * each running task's parts (from TASK_STARTED events, so that a host
+ * listing a gang once in the running view is planned right too) and the
  * parts that ended since the last select.
  *
  * Most selects of a lightly loaded cluster need no profile: while the
@@ -66,7 +66,7 @@ fits(const struct ksched_resources *room, const struct ksched_resources *need)
 	       need->slots <= room->slots;
 }
 
-/* ---- events ------------------------------------------------------------- */
+/* ---- events -------------------------------------------------------------- */
 
 /* Remember a worker's capacity (machines seen only through running parts
  * need it). */
@@ -79,9 +79,9 @@ cache_worker(struct ksched__bf *bf, const struct ksched_worker_view *w,
 	if (w->index >= KSCHED__BF_MAX_INDEX)
 		return;
 	if (w->index >= n) {
-		if (!known || ksched__bf_grow(&bf->wc, &bf->nwc,
-					      (size_t)w->index + 1,
-					      sizeof(*bf->wc)))
+		if (!known ||
+		    ksched__bf_grow(&bf->wc, &bf->nwc, (size_t)w->index + 1,
+				    sizeof(*bf->wc)))
 			return;
 		memset(bf->wc + n, 0, (bf->nwc - n) * sizeof(*bf->wc));
 	}
@@ -103,7 +103,7 @@ live_started(struct ksched__bf *bf, const struct ksched_policy_event *ev)
 	if (!l || l->n == l->cap) {
 		uint32_t cap = l ? l->cap * 2 : 4;
 		struct ksched__bf_live *nl =
-			ksched__realloc(l, sizeof(*l) + cap * sizeof(l->w[0]));
+		    ksched__realloc(l, sizeof(*l) + cap * sizeof(l->w[0]));
 		if (!nl)
 			return;
 		if (!l)
@@ -137,7 +137,7 @@ live_finished(struct ksched__bf *bf, uint64_t id)
 			     sizeof(*bf->gone)))
 		for (uint32_t i = 0; i < l->n; i++)
 			bf->gone[bf->ngone++] = (struct ksched__bf_part){
-				id, l->w[i], 0, l->end, l->need};
+			    id, l->w[i], 0, l->end, l->need};
 	ksched__free(l);
 }
 
@@ -145,8 +145,7 @@ void
 ksched__bf_event(struct ksched__bf *bf, const struct ksched_policy_event *ev)
 {
 	if (ev->worker)
-		cache_worker(bf, ev->worker,
-			     ev->type != KSCHED_EV_WORKER_LEFT);
+		cache_worker(bf, ev->worker, ev->type != KSCHED_EV_WORKER_LEFT);
 	if (!ev->task || !ev->task->id)
 		return;
 	if (ev->type == KSCHED_EV_TASK_STARTED && ev->worker)
@@ -197,7 +196,7 @@ prune(struct ksched__bf *bf)
 	}
 }
 
-/* ---- starts without a profile ---------------------------------------------- */
+/* ---- starts without a profile -------------------------------------------- */
 
 static int grow_machines(struct ksched__bf *bf, size_t n);
 
@@ -269,10 +268,9 @@ free_emit(struct ksched__bf_round *r, const struct ksched_task_view *t)
 		struct ksched__bf_free *f = &bf->fw[bf->pick[i]];
 		ksched__res_add(&f->free, &need, -1);
 		bf->parts[bf->nparts++] =
-			(struct ksched__bf_part){t->id, f->w->index, 0, end,
-						 need};
-		r->out[r->n++] = (struct ksched_placement){t->id, f->w->index,
-							   (uint32_t)i};
+		    (struct ksched__bf_part){t->id, f->w->index, 0, end, need};
+		r->out[r->n++] =
+		    (struct ksched_placement){t->id, f->w->index, (uint32_t)i};
 	}
 	return true;
 }
@@ -297,7 +295,7 @@ ksched__bf_start_free(struct ksched__bf_round *r, bool skip_nowall)
 	return i;
 }
 
-/* ---- the machines ------------------------------------------------------------- */
+/* ---- the machines -------------------------------------------------------- */
 
 /* Grow the arrays indexed by worker index to hold index. */
 static int
@@ -351,8 +349,7 @@ grow_machines(struct ksched__bf *bf, size_t n)
 }
 
 static int
-note_machine(struct ksched__bf *bf, uint32_t index, size_t *nids,
-	     uint32_t *max)
+note_machine(struct ksched__bf *bf, uint32_t index, size_t *nids, uint32_t *max)
 {
 	if (index >= KSCHED__BF_MAX_INDEX)
 		return 0; /* beyond what is tracked: not a machine */
@@ -398,7 +395,7 @@ collect_machines(struct ksched__bf *bf, const struct ksched_select_view *v,
 			return -1;
 	for (size_t i = 0; i < v->nrunning; i++) {
 		const struct ksched__bf_live *l =
-			ksched__u64map_get(&bf->live, v->running[i].task);
+		    ksched__u64map_get(&bf->live, v->running[i].task);
 		if (note_machine(bf, v->running[i].worker, &n, &max))
 			return -1;
 		for (uint32_t j = 0; l && j < l->n; j++)
@@ -425,7 +422,7 @@ collect_machines(struct ksched__bf *bf, const struct ksched_select_view *v,
 	return 0;
 }
 
-/* ---- the profile ----------------------------------------------------------------- */
+/* ---- the profile --------------------------------------------------------- */
 
 /* Plan one running part on worker index until end (known: it is part of
  * the view's allocation). */
@@ -462,12 +459,12 @@ plan_running(struct ksched__bf *bf, const struct ksched_select_view *v)
 {
 	for (size_t i = 0; i < v->nrunning; i++) {
 		const struct ksched_running_view *r = &v->running[i];
-		struct ksched__bf_live *l = ksched__u64map_get(&bf->live,
-							       r->task);
+		struct ksched__bf_live *l =
+		    ksched__u64map_get(&bf->live, r->task);
 		struct ksched_resources need = r->need;
-		int64_t end = r->expected_end <= 0	 ? FOREVER
+		int64_t end = r->expected_end <= 0	  ? FOREVER
 			      : r->expected_end <= v->now ? v->now + 1
-							 : r->expected_end;
+							  : r->expected_end;
 
 		need.slots = 1;
 		if (l && l->stamp != bf->gen) {
@@ -546,7 +543,7 @@ ksched__bf_build(struct ksched__bf_round *r)
 	return 0;
 }
 
-/* ---- placing tasks in the profile ----------------------------------------------- */
+/* ---- placing tasks in the profile ---------------------------------------- */
 
 /* Which machines could ever take a part of t; how many. */
 static size_t
@@ -587,8 +584,8 @@ ksched__bf_first_fit(struct ksched__bf *bf, const struct ksched_task_view *t,
 	/* fcfs and sjf only ask "free now": one slice decides. */
 	if (bf->kind == KSCHED__BF_FCFS || bf->kind == KSCHED__BF_SJF)
 		wall = 1;
-	return ksched__plan_first_fit(&bf->plan, &need, (size_t)t->nodes,
-				      wall, bf->usable, before, bf->pick);
+	return ksched__plan_first_fit(&bf->plan, &need, (size_t)t->nodes, wall,
+				      bf->usable, before, bf->pick);
 }
 
 bool
@@ -599,13 +596,13 @@ ksched__bf_emit(struct ksched__bf_round *r, const struct ksched_task_view *t)
 	size_t k = (size_t)t->nodes;
 
 	if (k > r->outmax - r->n ||
-	    ksched__plan_add(&bf->plan, r->v->now,
-			     ksched__plan_end(r->v->now,
-					      ksched__bf_walltime(t)),
-			     bf->pick, k, &need, 1))
+	    ksched__plan_add(
+		&bf->plan, r->v->now,
+		ksched__plan_end(r->v->now, ksched__bf_walltime(t)), bf->pick,
+		k, &need, 1))
 		return false;
 	for (size_t i = 0; i < k; i++)
 		r->out[r->n++] = (struct ksched_placement){
-			t->id, bf->plan.index[bf->pick[i]], (uint32_t)i};
+		    t->id, bf->plan.index[bf->pick[i]], (uint32_t)i};
 	return true;
 }

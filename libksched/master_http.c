@@ -20,6 +20,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "master_dash.h"
 #include "master_int.h"
 
 /* Requests are small: refuse big headers and bodies, and slow peers. */
@@ -116,6 +117,8 @@ static const struct route {
 	{"/metrics", route_metrics},
 	{"/api/v1/", route_api},
 	{"/api/v1", route_api},
+	{"/", ksched__master_dash},
+	{"/index.html", ksched__master_dash},
 };
 
 static void

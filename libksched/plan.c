@@ -235,8 +235,8 @@ earliest_anchor(struct ksched__plan *p, const struct ksched_resources *need,
 		size_t k, int64_t wall, const bool *usable, int64_t before)
 {
 	int64_t horizon = ksched__plan_end(before, wall);
-	size_t e = horizon == KSCHED__PLAN_FOREVER ? p->ns
-						   : slice_from(p, horizon);
+	size_t e =
+	    horizon == KSCHED__PLAN_FOREVER ? p->ns : slice_from(p, horizon);
 	int64_t init = e < p->ns ? p->t[e] : KSCHED__PLAN_FOREVER;
 	uint32_t *um = p->um;
 	size_t nu = 0;

@@ -26,16 +26,16 @@
 #define KSCHED__PLAN_FOREVER INT64_MAX
 
 struct ksched__plan {
-	size_t nm;			/* machines */
-	uint32_t *index;		/* worker index of each, ascending */
-	struct ksched_resources *cap;	/* capacity of each */
-	size_t mcap;			/* machines the arrays hold */
-	int64_t *t;			/* slice starts, ascending */
-	struct ksched_resources **row;	/* row[s][m]: planned in slice s */
-	size_t ns, scap;		/* slices; rows allocated (or NULL) */
-	size_t rowlen;			/* machines each allocated row holds */
-	int64_t *fu;			/* first fit scratch, per machine */
-	uint32_t *um;			/* first fit scratch: usable ones */
+	size_t nm;		       /* machines */
+	uint32_t *index;	       /* worker index of each, ascending */
+	struct ksched_resources *cap;  /* capacity of each */
+	size_t mcap;		       /* machines the arrays hold */
+	int64_t *t;		       /* slice starts, ascending */
+	struct ksched_resources **row; /* row[s][m]: planned in slice s */
+	size_t ns, scap;	       /* slices; rows allocated (or NULL) */
+	size_t rowlen;		       /* machines each allocated row holds */
+	int64_t *fu;		       /* first fit scratch, per machine */
+	uint32_t *um;		       /* first fit scratch: usable ones */
 };
 
 void ksched__plan_init(struct ksched__plan *p);
@@ -66,8 +66,8 @@ int ksched__plan_add(struct ksched__plan *p, int64_t start, int64_t end,
  */
 int64_t ksched__plan_first_fit(struct ksched__plan *p,
 			       const struct ksched_resources *need, size_t k,
-			       int64_t wall, const bool *usable,
-			       int64_t before, uint32_t *out);
+			       int64_t wall, const bool *usable, int64_t before,
+			       uint32_t *out);
 
 /* start + wall, or KSCHED__PLAN_FOREVER if wall is or that overflows. */
 int64_t ksched__plan_end(int64_t start, int64_t wall);

@@ -53,21 +53,23 @@ bf_options(struct ksched__bf *bf, const struct ksched_host *h)
 	s = fs && h && h->config ? h->config(h->ctx, "skip") : NULL;
 	if (s) {
 		if (strcmp(s, "0") && strcmp(s, "1")) {
-			bflog(bf, 3, "option skip must be 0 (stop at the first "
-				     "task that does not fit) or 1 (try the "
-				     "others)");
+			bflog(bf, 3,
+			      "option skip must be 0 (stop at the first "
+			      "task that does not fit) or 1 (try the "
+			      "others)");
 			return -1;
 		}
 		bf->skip = s[0] == '1';
 	}
 	s = bf->kind == KSCHED__BF_EASY && h && h->config
-		    ? h->config(h->ctx, "reserve")
-		    : NULL;
+		? h->config(h->ctx, "reserve")
+		: NULL;
 	if (s) {
 		if (strcmp(s, "machine") && strcmp(s, "count")) {
-			bflog(bf, 3, "option reserve must be machine (the "
-				     "head reserves given machines, as "
-				     "batsched) or count (a number of them)");
+			bflog(bf, 3,
+			      "option reserve must be machine (the "
+			      "head reserves given machines, as "
+			      "batsched) or count (a number of them)");
 			return -1;
 		}
 		bf->count = s[0] == 'c';
@@ -151,7 +153,7 @@ bf_event(void *state, const struct ksched_policy_event *ev)
 	ksched__bf_event(state, ev);
 }
 
-/* ---- fcfs and sjf ------------------------------------------------------------ */
+/* ---- fcfs and sjf -------------------------------------------------------- */
 
 static int
 cmp_sjf(const void *x, const void *y)
@@ -185,8 +187,8 @@ queue_order(struct ksched__bf *bf, const struct ksched_select_view *v)
 		return -1;
 	for (size_t i = 0; i < nq; i++)
 		bf->keys[i] = (struct ksched__bf_sjf_key){
-			ksched__bf_walltime(&v->queue[i]),
-			v->queue[i].submitted, v->queue[i].id, i};
+		    ksched__bf_walltime(&v->queue[i]), v->queue[i].submitted,
+		    v->queue[i].id, i};
 	qsort(bf->keys, nq, sizeof(*bf->keys), cmp_sjf);
 	for (size_t i = 0; i < nq; i++)
 		bf->order[i] = bf->keys[i].pos;
@@ -220,7 +222,7 @@ fcfs_round(struct ksched__bf_round *r, size_t from)
 	return 0;
 }
 
-/* ---- easy ---------------------------------------------------------------------- */
+/* ---- easy ---------------------------------------------------------------- */
 
 /*
  * Count-based reservation: the earliest slice where k usable machines
@@ -238,8 +240,8 @@ count_shadow(struct ksched__bf *bf, const struct ksched_task_view *t,
 	for (size_t s = 0; s < p->ns; s++) {
 		size_t cnt = 0;
 		for (size_t m = 0; m < p->nm; m++)
-			cnt += bf->usable[m] &&
-			       ksched__plan_fits(p, s, m, &need);
+			cnt +=
+			    bf->usable[m] && ksched__plan_fits(p, s, m, &need);
 		if (cnt >= k) {
 			*extra = cnt - k;
 			return p->t[s];
@@ -326,7 +328,7 @@ easy_round(struct ksched__bf_round *r, size_t from)
 	return 0;
 }
 
-/* ---- conservative ----------------------------------------------------------------- */
+/* ---- conservative -------------------------------------------------------- */
 
 /* r's machines as positions in pick; false if one is gone. */
 static bool
@@ -368,9 +370,10 @@ cons_restore(struct ksched__bf_round *r, bool *stale)
 		}
 		/* Due now: it keeps its place and the walk starts it. */
 		*stale |= rv->start == v->now;
-		if (ksched__plan_add(&bf->plan, rv->start,
-				     ksched__plan_end(rv->start, ksched__bf_walltime(t)),
-				     bf->pick, rv->k, &need, 1))
+		if (ksched__plan_add(
+			&bf->plan, rv->start,
+			ksched__plan_end(rv->start, ksched__bf_walltime(t)),
+			bf->pick, rv->k, &need, 1))
 			return -1;
 	}
 	/* Tasks no longer queued (started, cancelled) lose theirs. */
@@ -443,7 +446,8 @@ gone_apply(struct ksched__bf_round *r, int sign)
 	for (size_t i = 0; i < bf->ngone; i++) {
 		const struct ksched__bf_part *pt = &bf->gone[i];
 		uint32_t m;
-		if (pt->end <= r->v->now || !ksched__bf_is_machine(bf, pt->index))
+		if (pt->end <= r->v->now ||
+		    !ksched__bf_is_machine(bf, pt->index))
 			continue;
 		m = bf->pos[pt->index];
 		if (ksched__plan_add(&bf->plan, r->v->now, pt->end, &m, 1,
@@ -524,7 +528,7 @@ cons_round(struct ksched__bf_round *r, size_t from)
 	return 0;
 }
 
-/* ---- select ---------------------------------------------------------------------- */
+/* ---- select -------------------------------------------------------------- */
 
 /*
  * Whether the tasks that fit on free workers may start before the profile
@@ -593,8 +597,7 @@ bf_select(void *state, const struct ksched_select_view *v,
 }
 
 bool
-ksched__backfill_reserved(const ksched_policy *p, uint64_t task,
-			  int64_t *start)
+ksched__backfill_reserved(const ksched_policy *p, uint64_t task, int64_t *start)
 {
 	const char *name = ksched_policy_name(p);
 	struct ksched__bf *bf = ksched__policy_state(p);
@@ -614,18 +617,18 @@ ksched__backfill_reserved(const ksched_policy *p, uint64_t task,
 	return false;
 }
 
-#define BF_OPS(nm, mk)                                                       \
-	{                                                                     \
-		.abi = KSCHED_POLICY_ABI,                                     \
-		.size = sizeof(struct ksched_policy_ops), .name = nm,         \
-		.create = mk, .destroy = bf_destroy, .select = bf_select,     \
-		.event = bf_event,                                            \
+#define BF_OPS(nm, mk)                                                         \
+	{                                                                      \
+		.abi = KSCHED_POLICY_ABI,                                      \
+		.size = sizeof(struct ksched_policy_ops), .name = nm,          \
+		.create = mk, .destroy = bf_destroy, .select = bf_select,      \
+		.event = bf_event,                                             \
 	}
 
-const struct ksched_policy_ops ksched__policy_fcfs = BF_OPS("fcfs",
-							     fcfs_create);
+const struct ksched_policy_ops ksched__policy_fcfs =
+    BF_OPS("fcfs", fcfs_create);
 const struct ksched_policy_ops ksched__policy_sjf = BF_OPS("sjf", sjf_create);
-const struct ksched_policy_ops ksched__policy_easy = BF_OPS("easy",
-							     easy_create);
+const struct ksched_policy_ops ksched__policy_easy =
+    BF_OPS("easy", easy_create);
 const struct ksched_policy_ops ksched__policy_conservative =
-	BF_OPS("conservative", cons_create);
+    BF_OPS("conservative", cons_create);

@@ -320,8 +320,14 @@ static ksched_err
 round_alloc(ksched_sched *s, struct round *r, size_t nscan, size_t nworkers,
 	    size_t outmax)
 {
-	size_t nrun = s->running.n;
+	size_t nrun = 0;
 
+	/* One running entry per part: a gang of k is k entries. */
+	for (size_t i = 0; i < s->running.cap; i++) {
+		const struct tinfo *t = s->running.slots[i].val;
+		if (s->running.slots[i].key)
+			nrun += t->gw ? (size_t)t->nodes : 1;
+	}
 	r->tv = ksched__calloc(nscan + 1, sizeof(*r->tv));
 	r->ti = ksched__calloc(nscan + 1, sizeof(*r->ti));
 	r->wv = ksched__calloc(nworkers + 1, sizeof(*r->wv));
@@ -392,18 +398,21 @@ round_running(ksched_sched *s, struct round *r)
 {
 	for (size_t i = 0; i < s->running.cap; i++) {
 		const struct tinfo *t = s->running.slots[i].val;
-		struct ksched_running_view *v = &r->rv[r->nr];
+		size_t parts;
 		int64_t d;
 		if (!s->running.slots[i].key || t->worker < 0)
 			continue; /* an empty slot keeps a stale value */
 		d = t->est_ms ? t->est_ms : t->timeout_ms;
-		v->task = t->id;
-		v->worker = (uint32_t)t->worker;
-		v->need = t->need;
-		v->started = t->started;
-		v->expected_end = d ? t->started + d : 0;
-		v->user = t->user;
-		r->nr++;
+		parts = t->gw ? (size_t)t->nodes : 1;
+		for (size_t k = 0; k < parts; k++) {
+			struct ksched_running_view *v = &r->rv[r->nr++];
+			v->task = t->id;
+			v->worker = t->gw ? t->gw[k] : (uint32_t)t->worker;
+			v->need = t->need;
+			v->started = t->started;
+			v->expected_end = d ? t->started + d : 0;
+			v->user = t->user;
+		}
 	}
 }
 

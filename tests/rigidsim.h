@@ -126,8 +126,7 @@ rs_event(struct rs *s, enum ksched_policy_event_type type, size_t j,
 	 uint32_t worker)
 {
 	struct ksched_task_view t;
-	struct ksched_policy_event ev = {type, s->now, &t, &s->w[worker],
-					 true};
+	struct ksched_policy_event ev = {type, s->now, &t, &s->w[worker], true};
 
 	rs_task_view(s, j, &t);
 	s->ops->event(s->state, &ev);
@@ -144,7 +143,7 @@ rs_finish_due(struct rs *s)
 			continue;
 		}
 		s->w[s->parts[i].worker].allocated =
-			(struct ksched_resources){0, 0, 0, 0};
+		    (struct ksched_resources){0, 0, 0, 0};
 		s->w[s->parts[i].worker].running = 0;
 		rs_event(s, KSCHED_EV_TASK_FINISHED, s->parts[i].job,
 			 s->parts[i].worker);
@@ -156,8 +155,8 @@ rs_finish_due(struct rs *s)
 static inline struct ksched_select_view
 rs_view(struct rs *s)
 {
-	struct ksched_select_view v = {s->now, s->qv, s->nq, s->vw, 0, s->rv,
-				       0};
+	struct ksched_select_view v = {s->now, s->qv, s->nq, s->vw,
+				       0,      s->rv, 0};
 
 	for (size_t i = 0; i < s->nq; i++)
 		rs_task_view(s, s->queue[i], &s->qv[i]);
@@ -173,8 +172,8 @@ rs_view(struct rs *s)
 		if (listed)
 			continue;
 		s->rv[v.nrunning++] = (struct ksched_running_view){
-			jb->id, pt->worker, {1000, 0, 0, 1}, jb->start,
-			jb->start + jb->wall, ""};
+		    jb->id,    pt->worker,	     {1000, 0, 0, 1},
+		    jb->start, jb->start + jb->wall, ""};
 	}
 	return v;
 }
@@ -196,8 +195,9 @@ rs_start(struct rs *s, size_t i, size_t *k)
 	struct rs_job *jb;
 
 	if (q == SIZE_MAX) {
-		snprintf(s->err, sizeof(s->err), "t=%" PRId64 " task %" PRIu64
-			 " placed but not queued", s->now, s->out[i].task);
+		snprintf(s->err, sizeof(s->err),
+			 "t=%" PRId64 " task %" PRIu64 " placed but not queued",
+			 s->now, s->out[i].task);
 		return -1;
 	}
 	j = s->queue[q];
@@ -214,8 +214,8 @@ rs_start(struct rs *s, size_t i, size_t *k)
 				 s->now, jb->id, r);
 			return -1;
 		}
-		s->w[pl->worker].allocated = (struct ksched_resources){
-			1000, 0, 0, 1};
+		s->w[pl->worker].allocated =
+		    (struct ksched_resources){1000, 0, 0, 1};
 		s->w[pl->worker].running = 1;
 		s->parts[s->nparts++] = (struct rs_part){j, pl->worker};
 	}
@@ -275,8 +275,8 @@ rs_step(struct rs *s, void (*after)(struct rs *, void *), void *arg)
 
 /* Run until every job started and ended, at most max_steps batches. */
 static inline int
-rs_run(struct rs *s, size_t max_steps,
-       void (*after)(struct rs *, void *), void *arg)
+rs_run(struct rs *s, size_t max_steps, void (*after)(struct rs *, void *),
+       void *arg)
 {
 	for (size_t step = 0; step < max_steps; step++) {
 		int64_t t = rs_next_time(s);

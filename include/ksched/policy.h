@@ -83,7 +83,8 @@ struct ksched_worker_view {
 	size_t nlabels;
 };
 
-/* A task running now (for select). */
+/* A task running now (for select): one entry per part, so a gang of k
+ * parts is k entries with the same task id, one per worker. */
 struct ksched_running_view {
 	uint64_t task;
 	uint32_t worker;	 /* index */

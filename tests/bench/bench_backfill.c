@@ -117,13 +117,15 @@ load_swf(const char *path, size_t max, struct trace *t)
 	}
 	while (fgets(line, sizeof(line), f)) {
 		if ((sscanf(line, "; MaxProcs: %ld", &v) == 1 ||
-		     (!t->machines && sscanf(line, "; MaxNodes: %ld", &v) == 1)) &&
+		     (!t->machines &&
+		      sscanf(line, "; MaxNodes: %ld", &v) == 1)) &&
 		    v > 0)
 			t->machines = (size_t)v;
 		if (line[0] == ';')
 			continue;
 		if (t->n == cap) {
-			struct rs_job *j = realloc(t->jobs, 2 * cap * sizeof(*j));
+			struct rs_job *j =
+			    realloc(t->jobs, 2 * cap * sizeof(*j));
 			if (!j)
 				break;
 			t->jobs = j;
@@ -155,8 +157,8 @@ ops_of(const char *spec)
 
 /* One run: seconds of wall clock, mean wait (s) and selects. */
 static int
-run_once(const struct trace *t, const char *spec, double *secs,
-	 double *wait, size_t *selects)
+run_once(const struct trace *t, const char *spec, double *secs, double *wait,
+	 size_t *selects)
 {
 	struct rs_job *jobs = malloc(t->n * sizeof(*jobs));
 	ksched_policy *p = NULL;
@@ -221,8 +223,8 @@ int
 main(int argc, char **argv)
 {
 	const char *defaults[] = {
-		"../shared/traces/NASA-iPSC-1993-3.1-cln.swf.gz",
-		"../shared/traces/HPC2N-2002-2.2-alea-subset.swf"};
+	    "../shared/traces/NASA-iPSC-1993-3.1-cln.swf.gz",
+	    "../shared/traces/HPC2N-2002-2.2-alea-subset.swf"};
 	const char *const *paths = defaults;
 	size_t max = 0, n = 2;
 	int status = 0;

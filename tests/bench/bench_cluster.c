@@ -20,29 +20,25 @@
 #define _XOPEN_SOURCE 700
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../testutil.h"
 #include "bench.h"
+#include "procs.h"
 #include "ksched.h"
 #include "ksched/client.h"
 
@@ -53,7 +49,6 @@
 #define WORKER_SLOTS "64"   /* tasks each worker runs at once */
 #define TASK_CPU 10	    /* millicores each task asks for */
 #define START_MS 10000	    /* bound on a daemon's start */
-#define STOP_MS 10000	    /* bound on a daemon's clean stop */
 #define RUN_S 180	    /* bound on one run */
 #define STAMP_LEN 20	    /* bytes of a beanstalkd job body */
 #define NSERIAL 200	    /* ksched tasks submitted one at a time */
@@ -78,132 +73,9 @@ struct fig {
 	double one50, one99;
 };
 
-static char *base_dir; /* every file of the run lives under it */
 static unsigned run_seq;
-static pid_t kids[16]; /* daemons running now, 0 = free slot */
 
 /* --- helpers ------------------------------------------------------------ */
-
-static double
-mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-/* Forget pid (reaped, or about to be); false if it was not ours. */
-static bool
-forget_pid(pid_t pid)
-{
-	for (size_t i = 0; i < sizeof(kids) / sizeof(kids[0]); i++) {
-		if (kids[i] == pid && pid > 0) {
-			kids[i] = 0;
-			return true;
-		}
-	}
-	return false;
-}
-
-/*
- * Stop pid: SIGTERM, a bounded wait, SIGKILL.  The wait status, or -1 if it
- * had to be killed; 0 if it was reaped already.
- */
-static int
-stop_pid(pid_t pid)
-{
-	double end = mono() + STOP_MS / 1000.0;
-	int status = 0;
-
-	if (!forget_pid(pid))
-		return 0;
-	kill(pid, SIGTERM);
-	while (mono() < end) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid || (r < 0 && errno == ECHILD))
-			return status;
-		sleep_ms(5);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
-static void
-cleanup(void)
-{
-	for (size_t i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-		if (kids[i] > 0)
-			stop_pid(kids[i]);
-	tu_rmtree(base_dir);
-	base_dir = NULL;
-}
-
-/*
- * SIGINT/SIGTERM: kill what we started, by PID, reap it, remove the files
- * (by an rm child: nftw is not async-signal-safe), and go.
- */
-static void
-on_signal(int sig)
-{
-	static const char msg[] = "bench_cluster: interrupted\n";
-	char *rm_argv[] = {"/bin/rm", "-rf", base_dir, NULL}, *envp[] = {NULL};
-	pid_t rm = -1;
-
-	for (size_t i = 0; i < sizeof(kids) / sizeof(kids[0]); i++) {
-		if (kids[i] > 0) {
-			kill(kids[i], SIGKILL);
-			waitpid(kids[i], NULL, 0);
-		}
-	}
-	if (base_dir && (rm = fork()) == 0) {
-		execve(rm_argv[0], rm_argv, envp);
-		_exit(127);
-	}
-	if (rm > 0)
-		waitpid(rm, NULL, 0);
-	if (write(2, msg, sizeof(msg) - 1) < 0)
-		_exit(128 + sig);
-	_exit(128 + sig);
-}
-
-static void
-die(const char *what, const char *why)
-{
-	fprintf(stderr, "bench_cluster: %s: %s\n", what, why);
-	cleanup();
-	exit(1);
-}
-
-#define CHECK(call)                                                            \
-	do {                                                                   \
-		ksched_err e_ = (call);                                        \
-		if (e_)                                                        \
-			die(#call, ksched_strerror(e_));                       \
-	} while (0)
-
-/* Copy a daemon's log to stderr (on failure, before the dir goes). */
-static void
-dump_log(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char line[512];
-
-	fprintf(stderr, "--- %s\n", path);
-	while (f && fgets(line, sizeof(line), f))
-		fputs(line, stderr);
-	if (f)
-		fclose(f);
-}
 
 /* A fresh directory under base_dir; free with run_done(). */
 static char *
@@ -266,76 +138,7 @@ print_fig(const char *what, const char *unit, struct fig f)
 	       fmt_count(f.rate, a, sizeof(a)), unit, f.p50, f.p99);
 }
 
-/* --- processes and ports ------------------------------------------------- */
-
-/* Start path with argv (argv[0] included), stderr to log; the PID. */
-static pid_t
-spawn(const char *path, char *const *argv, const char *log)
-{
-	pid_t parent = getpid(), pid;
-	size_t i;
-
-	for (i = 0; i < sizeof(kids) / sizeof(kids[0]) && kids[i]; i++)
-		;
-	if (i == sizeof(kids) / sizeof(kids[0]))
-		die("spawn", "too many daemons");
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		die("fork", strerror(errno));
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		int nul = open("/dev/null", O_RDWR);
-
-		/* Die with us, whatever kills us. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		if (fd >= 0)
-			dup2(fd, 2);
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-		}
-		execv(path, argv);
-		/* Only async-signal-safe calls here: nng has threads. */
-		if (write(2, "cannot execute ", 15) > 0 &&
-		    write(2, path, strlen(path)) > 0)
-			(void)!write(2, "\n", 1);
-		_exit(127);
-	}
-	kids[i] = pid;
-	return pid;
-}
-
-/* Whether pid has exited (then it is reaped and forgotten). */
-static bool
-has_exited(pid_t pid)
-{
-	int status;
-
-	if (waitpid(pid, &status, WNOHANG) != pid)
-		return false;
-	forget_pid(pid);
-	return true;
-}
-
-/* Wait (bounded) for a non-empty file; false on timeout or if pid died. */
-static bool
-wait_file(const char *path, pid_t pid)
-{
-	double end = mono() + START_MS / 1000.0;
-	struct stat st;
-
-	while (mono() < end) {
-		if (stat(path, &st) == 0 && st.st_size > 0)
-			return true;
-		if (has_exited(pid))
-			return false;
-		sleep_ms(5);
-	}
-	return false;
-}
+/* --- ports ------------------------------------------------------------- */
 
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 static int
@@ -381,7 +184,6 @@ tcp_connect(int port)
 
 struct cluster {
 	char *dir;
-	char bindir[PATH_MAX];
 	char ctl[64], dsp[64], hbt[64];
 	pid_t master, workers[NWORKERS];
 };
@@ -389,13 +191,13 @@ struct cluster {
 static void
 start_master(struct cluster *cl, const char *sync)
 {
-	char path[PATH_MAX + 32], data[700], ready[700], log[700];
-	char *argv[] = {path,	 "--http", "none", "--data", data, "--control",
-			cl->ctl, "--dispatch",	cl->dsp,      "--heartbeat",
-			cl->hbt, "--sync",	(char *)sync, "--ready-file",
-			ready,	 "--log-level", "warn",	      NULL};
+	char data[700], ready[700], log[700];
+	const char *args[] = {"--http", "none", "--data", data,
+			      "--control", cl->ctl, "--dispatch", cl->dsp,
+			      "--heartbeat", cl->hbt, "--sync", sync,
+			      "--ready-file", ready, "--log-level", "warn",
+			      NULL};
 
-	snprintf(path, sizeof(path), "%s/ksched-master", cl->bindir);
 	snprintf(data, sizeof(data), "%s/data", cl->dir);
 	snprintf(ready, sizeof(ready), "%s/master.ready", cl->dir);
 	snprintf(log, sizeof(log), "%s/master.log", cl->dir);
@@ -407,7 +209,7 @@ start_master(struct cluster *cl, const char *sync)
 			 free_port());
 		snprintf(cl->hbt, sizeof(cl->hbt), "tcp://127.0.0.1:%d",
 			 free_port());
-		cl->master = spawn(path, argv, log);
+		cl->master = spawn_bin("ksched-master", args, log);
 		if (wait_file(ready, cl->master))
 			return;
 		stop_pid(cl->master);
@@ -420,19 +222,17 @@ start_master(struct cluster *cl, const char *sync)
 static void
 start_worker(struct cluster *cl, int i)
 {
-	char path[PATH_MAX + 32], id[16], ready[700], log[700];
-	char *argv[] = {path,	       "--id",	       id,
-			"--cpu",       WORKER_CPU,     "--mem",
-			"1024",	       "--slots",      WORKER_SLOTS,
-			"--dispatch",  cl->dsp,	       "--heartbeat",
-			cl->hbt,       "--ready-file", ready,
-			"--log-level", "warn",	       NULL};
+	char id[16], ready[700], log[700];
+	const char *args[] = {"--id", id, "--cpu", WORKER_CPU,
+			      "--mem", "1024", "--slots", WORKER_SLOTS,
+			      "--dispatch", cl->dsp, "--heartbeat", cl->hbt,
+			      "--ready-file", ready, "--log-level", "warn",
+			      NULL};
 
-	snprintf(path, sizeof(path), "%s/ksched-worker", cl->bindir);
 	snprintf(id, sizeof(id), "w%d", i);
 	snprintf(ready, sizeof(ready), "%s/%s.ready", cl->dir, id);
 	snprintf(log, sizeof(log), "%s/%s.log", cl->dir, id);
-	cl->workers[i] = spawn(path, argv, log);
+	cl->workers[i] = spawn_bin("ksched-worker", args, log);
 	if (!wait_file(ready, cl->workers[i])) {
 		dump_log(log);
 		die("ksched-worker", "did not register (log above)");
@@ -604,15 +404,8 @@ static struct fig
 ks_run(int mode, ksched_task **ts, size_t n, ksched_task **one)
 {
 	struct cluster cl = {0};
-	char exe[PATH_MAX];
-	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	struct fig f;
 
-	if (len <= 0)
-		die("readlink /proc/self/exe", strerror(errno));
-	exe[len] = 0;
-	/* BUILD/bench/bench_cluster -> BUILD/bin */
-	snprintf(cl.bindir, sizeof(cl.bindir), "%s/bin", dirname(dirname(exe)));
 	cl.dir = run_dir();
 	start_master(&cl, ks_name[mode]);
 	for (int i = 0; i < NWORKERS; i++)
@@ -887,7 +680,7 @@ bs_start(const char *bin, int mode, const char *dir, int *port, int *fd)
 		while (mono() < end && !has_exited(pid)) {
 			if ((*fd = tcp_connect(*port)) >= 0)
 				return pid;
-			sleep_ms(5);
+			td_sleep_ms(5);
 		}
 		stop_pid(pid);
 	}
@@ -930,7 +723,7 @@ bs_run(const char *bin, int mode, size_t n, size_t window)
 	pthread_join(prod, NULL);
 	end = s->t0 + RUN_S;
 	while (!atomic_load(&s->stop) && mono() < end)
-		sleep_ms(2);
+		td_sleep_ms(2);
 	if (!atomic_load(&s->stop))
 		bs_fail(s, "beanstalkd", "jobs not done within the time bound");
 	/* Wake the consumers blocked in reserve. */
@@ -1173,10 +966,7 @@ main(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	base_dir = tu_tmpdir("bench-cluster");
+	procs_init("bench_cluster", "bench-cluster", START_MS);
 	print_header(&o);
 	ts = make_tasks(o.n, "n");
 	one = make_tasks(NSERIAL, "s");

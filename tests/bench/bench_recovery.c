@@ -27,8 +27,6 @@
  */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -36,15 +34,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../testutil.h"
 #include "bench.h"
+#include "procs.h"
 #include "ksched.h"
 #include "ksched/client.h"
 
@@ -53,7 +50,6 @@
 #define POLL_MS 10	     /* status polls while waiting for the re-queue */
 #define FINE_AFTER_MS 2500   /* then every 1 ms from this long after a kill */
 #define START_MS 30000	     /* bound on a daemon's start */
-#define STOP_MS 10000	     /* bound on a daemon's clean stop */
 #define REQUEUE_MAX_MS 30000 /* bound on the wait for the re-queue */
 #define BATCH 1000
 
@@ -66,136 +62,7 @@ struct opts {
 	size_t queued;
 };
 
-static char *base_dir; /* every file of the run lives under it */
-static char bindir[PATH_MAX];
-static pid_t kids[8]; /* daemons running now, 0 = free slot */
-
 /* --- helpers -------------------------------------------------------------- */
-
-static double
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-static bool
-forget_pid(pid_t pid)
-{
-	for (size_t i = 0; i < sizeof(kids) / sizeof(kids[0]); i++) {
-		if (kids[i] == pid && pid > 0) {
-			kids[i] = 0;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* SIGTERM, a bounded wait, SIGKILL; the wait status, -1 if killed. */
-static int
-stop_pid(pid_t pid)
-{
-	double end = mono_ms() + STOP_MS;
-	int status = 0;
-
-	if (!forget_pid(pid))
-		return 0;
-	kill(pid, SIGTERM);
-	while (mono_ms() < end) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid || (r < 0 && errno == ECHILD))
-			return status;
-		sleep_ms(5);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
-/* SIGKILL and reap. */
-static void
-kill_pid(pid_t pid)
-{
-	if (!forget_pid(pid))
-		return;
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-}
-
-static void
-cleanup(void)
-{
-	for (size_t i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-		if (kids[i] > 0)
-			stop_pid(kids[i]);
-	tu_rmtree(base_dir);
-	base_dir = NULL;
-}
-
-/* SIGINT/SIGTERM: kill what we started, by PID, remove the files (by an rm
- * child: nftw is not async-signal-safe), and go. */
-static void
-on_signal(int sig)
-{
-	static const char msg[] = "bench_recovery: interrupted\n";
-	char *rm_argv[] = {"/bin/rm", "-rf", base_dir, NULL}, *envp[] = {NULL};
-	pid_t rm = -1;
-
-	for (size_t i = 0; i < sizeof(kids) / sizeof(kids[0]); i++) {
-		if (kids[i] > 0) {
-			kill(kids[i], SIGKILL);
-			waitpid(kids[i], NULL, 0);
-		}
-	}
-	if (base_dir && (rm = fork()) == 0) {
-		execve(rm_argv[0], rm_argv, envp);
-		_exit(127);
-	}
-	if (rm > 0)
-		waitpid(rm, NULL, 0);
-	if (write(2, msg, sizeof(msg) - 1) < 0)
-		_exit(128 + sig);
-	_exit(128 + sig);
-}
-
-static void
-die(const char *what, const char *why)
-{
-	fprintf(stderr, "bench_recovery: %s: %s\n", what, why);
-	cleanup();
-	exit(1);
-}
-
-#define CHECK(call)                                                            \
-	do {                                                                   \
-		ksched_err e_ = (call);                                        \
-		if (e_)                                                        \
-			die(#call, ksched_strerror(e_));                       \
-	} while (0)
-
-/* Copy a daemon's log to stderr (on failure, before the dir goes). */
-static void
-dump_log(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char line[512];
-
-	fprintf(stderr, "--- %s\n", path);
-	while (f && fgets(line, sizeof(line), f))
-		fputs(line, stderr);
-	if (f)
-		fclose(f);
-}
 
 static double
 median_of(const double *v, int n)
@@ -217,89 +84,6 @@ maximum(const double *v, int n)
 	return m;
 }
 
-/* BUILD/bin, from this program's path (BUILD/bench/NAME). */
-static void
-find_bindir(void)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
-	if (n <= 0)
-		die("/proc/self/exe", strerror(errno));
-	exe[n] = 0;
-	snprintf(bindir, sizeof(bindir), "%s/bin", dirname(dirname(exe)));
-}
-
-/* Start BUILD/bin/prog with the NULL-terminated args, stderr to log. */
-static pid_t
-spawn(const char *prog, const char *const *args, const char *log)
-{
-	char path[PATH_MAX + 64];
-	const char *argv[40];
-	pid_t parent = getpid(), pid;
-	size_t i, n = 0;
-
-	for (i = 0; i < sizeof(kids) / sizeof(kids[0]) && kids[i]; i++)
-		;
-	if (i == sizeof(kids) / sizeof(kids[0]))
-		die("spawn", "too many daemons");
-	snprintf(path, sizeof(path), "%s/%s", bindir, prog);
-	argv[n++] = path;
-	while (args[n - 1] && n < 39) {
-		argv[n] = args[n - 1];
-		n++;
-	}
-	argv[n] = NULL;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		die("fork", strerror(errno));
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		int nul = open("/dev/null", O_RDWR);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL); /* die with us */
-		if (getppid() != parent)
-			_exit(127);
-		if (fd >= 0)
-			dup2(fd, 2);
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-		}
-		execv(path, (char *const *)argv);
-		_exit(127);
-	}
-	kids[i] = pid;
-	return pid;
-}
-
-static bool
-has_exited(pid_t pid)
-{
-	if (waitpid(pid, NULL, WNOHANG) != pid)
-		return false;
-	forget_pid(pid);
-	return true;
-}
-
-/* Wait (bounded) for a non-empty file; false on timeout or if pid died. */
-static bool
-wait_file(const char *path, pid_t pid)
-{
-	double end = mono_ms() + START_MS;
-	struct stat st;
-
-	while (mono_ms() < end) {
-		if (stat(path, &st) == 0 && st.st_size > 0)
-			return true;
-		if (pid > 0 && has_exited(pid))
-			return false;
-		sleep_ms(2);
-	}
-	return false;
-}
-
 /* --- 1. worker death to re-queue ------------------------------------------ */
 
 struct cluster {
@@ -318,7 +102,7 @@ start_master(struct cluster *cl, const char *data, const char *sync)
 
 	snprintf(ready, sizeof(ready), "%s/master.ready", cl->dir);
 	unlink(ready);
-	cl->master = spawn("ksched-master", args, cl->mlog);
+	cl->master = spawn_bin("ksched-master", args, cl->mlog);
 	if (!wait_file(ready, cl->master)) {
 		dump_log(cl->mlog);
 		die("ksched-master", "did not start");
@@ -337,7 +121,7 @@ start_worker(struct cluster *cl, const char *id)
 
 	snprintf(ready, sizeof(ready), "%s/%s.ready", cl->dir, id);
 	snprintf(log, sizeof(log), "%s/%s.log", cl->dir, id);
-	pid = spawn("ksched-worker", args, log);
+	pid = spawn_bin("ksched-worker", args, log);
 	if (!wait_file(ready, pid)) {
 		dump_log(log);
 		die("ksched-worker", "did not register");
@@ -455,7 +239,7 @@ wait_heartbeat(struct cluster *cl, const char *id)
 	while ((now = last_seen(cl, id)) == seen) {
 		if (mono_ms() > end)
 			die("worker", "no heartbeat for 5 s");
-		sleep_ms(2);
+		td_sleep_ms(2);
 	}
 	return now;
 }
@@ -488,14 +272,14 @@ requeue_once(struct cluster *cl, int rep, int delay)
 	/* Running: leased to it and the processes started. */
 	end = mono_ms() + START_MS;
 	while (leased_to(cl, ids, id) < NLONG && mono_ms() < end)
-		sleep_ms(POLL_MS);
+		td_sleep_ms(POLL_MS);
 	for (int k = 0; k < NLONG; k++) {
 		snprintf(p, sizeof(p), "%s/pid.%d", cl->dir, rep * NLONG + k);
 		if (!wait_file(p, w))
 			die("long task", "did not start");
 	}
 	hb = wait_heartbeat(cl, id);
-	sleep_ms(delay);
+	td_sleep_ms(delay);
 	if (leased_to(cl, ids, id) < NLONG)
 		die("long tasks", "not all leased to the worker");
 	d.after_hb = ksched_now_ms() - hb;
@@ -507,7 +291,7 @@ requeue_once(struct cluster *cl, int rep, int delay)
 			die("re-queue",
 			    "tasks still leased to the dead worker");
 		}
-		sleep_ms(mono_ms() - t0 < FINE_AFTER_MS ? POLL_MS : 1);
+		td_sleep_ms(mono_ms() - t0 < FINE_AFTER_MS ? POLL_MS : 1);
 	}
 	d.ms = mono_ms() - t0;
 	kill_orphans(cl, rep);
@@ -611,7 +395,7 @@ restart_once(struct cluster *cl, const char *data, size_t n, double *listen)
 	unlink(sock);
 	t0 = mono_ms();
 	end = t0 + START_MS;
-	cl->master = spawn("ksched-master", args, cl->mlog);
+	cl->master = spawn_bin("ksched-master", args, cl->mlog);
 	/* Dial once the control socket exists, so that nng's reconnect
 	 * back-off is not what gets measured. */
 	while (stat(sock, &sb) != 0) {
@@ -619,7 +403,7 @@ restart_once(struct cluster *cl, const char *data, size_t n, double *listen)
 			dump_log(cl->mlog);
 			die("ksched-master", "did not listen");
 		}
-		sleep_ms(1);
+		td_sleep_ms(1);
 	}
 	*listen = mono_ms() - t0;
 	CHECK(ksched_client_open(cl->ctl, &c));
@@ -721,11 +505,7 @@ main(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	find_bindir();
-	base_dir = tu_tmpdir("bench-recovery");
+	procs_init("bench_recovery", "bench-recovery", START_MS);
 	printf("bench_recovery: libksched %s, daemons on ipc:// sockets\n\n",
 	       ksched_version());
 	if (o.reps_requeue) {

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "ksched.h"
 #include "ksched/policy.h"
 #include "policy_backfill.h"
 #include "policy_int.h"
@@ -33,7 +34,7 @@
 #define MAXR 32
 #define MAXO 32
 
-/* ---- a hand-built cluster of one-slot machines ------------------------------- */
+/* ---- a hand-built cluster of one-slot machines --------------------------- */
 
 struct cl {
 	int64_t now;
@@ -55,7 +56,8 @@ cl_init(struct cl *c, size_t nm)
 	for (size_t i = 0; i < nm; i++) {
 		c->all[i].index = (uint32_t)i;
 		c->all[i].id = "m";
-		c->all[i].capacity = (struct ksched_resources){1000, 1024, 0, 1};
+		c->all[i].capacity =
+		    (struct ksched_resources){1000, 1024, 0, 1};
 		c->all[i].state = KSCHED_WORKER_ALIVE;
 	}
 }
@@ -85,7 +87,7 @@ cl_busy(struct cl *c, uint32_t m, uint64_t task, int64_t end, bool listed)
 	c->all[m].running = 1;
 	if (listed)
 		c->r[c->nr++] = (struct ksched_running_view){
-			task, m, {1000, 0, 0, 1}, 0, end, ""};
+		    task, m, {1000, 0, 0, 1}, 0, end, ""};
 }
 
 /* nm machines, 0 and 1 busy until 100 (tasks 90 and 91, listed). */
@@ -100,8 +102,8 @@ cl_two_busy(struct cl *c, size_t nm)
 static void
 cl_place(ksched_policy *p, struct cl *c)
 {
-	struct ksched_select_view v = {c->now, c->q, c->nq, c->vw, 0, c->r,
-				       c->nr};
+	struct ksched_select_view v = {c->now, c->q, c->nq, c->vw,
+				       0,      c->r, c->nr};
 
 	for (size_t i = 0; i < c->nm; i++)
 		if (!c->all[i].allocated.slots)
@@ -146,14 +148,19 @@ reserved(const ksched_policy *p, uint64_t id)
 	return ksched__backfill_reserved(p, id, &start) ? start : -1;
 }
 
-/* ---- hand-built cases ------------------------------------------------------------- */
+/* ---- hand-built cases ---------------------------------------------------- */
 
 static void
 test_backfill_loads_and_refuses_bad_options(void **state)
 {
-	const char *good[] = {"fcfs",	      "fcfs:skip=1", "sjf",
-			      "sjf:skip=0",   "easy",	     "easy:reserve=count",
-			      "easy:reserve=machine", "conservative"};
+	const char *good[] = {"fcfs",
+			      "fcfs:skip=1",
+			      "sjf",
+			      "sjf:skip=0",
+			      "easy",
+			      "easy:reserve=count",
+			      "easy:reserve=machine",
+			      "conservative"};
 	const char *bad[] = {"fcfs:skip=2", "sjf:skip=yes", "easy:reserve=all"};
 	ksched_policy *p;
 	char err[512];
@@ -163,8 +170,9 @@ test_backfill_loads_and_refuses_bad_options(void **state)
 		ksched_policy_free(load(good[i]));
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		p = NULL;
-		assert_int_equal(ksched_policy_load(bad[i], &p, err, sizeof(err)),
-				 KSCHED_EINVAL);
+		assert_int_equal(
+		    ksched_policy_load(bad[i], &p, err, sizeof(err)),
+		    KSCHED_EINVAL);
 		assert_null(p);
 		assert_non_null(strstr(err, "create() failed"));
 	}
@@ -314,8 +322,8 @@ test_backfill_conservative_delays_no_reservation(void **state)
 {
 	ksched_policy *p = load("conservative");
 	struct ksched_task_view tv = {.id = 90};
-	struct ksched_policy_event ev = {KSCHED_EV_TASK_FINISHED, 40, &tv,
-					 NULL, true};
+	struct ksched_policy_event ev = {KSCHED_EV_TASK_FINISHED, 40, &tv, NULL,
+					 true};
 	struct cl c;
 
 	(void)state;
@@ -388,7 +396,7 @@ test_backfill_gang_machines_learnt_from_events(void **state)
 		cl_busy(&c, 2, 50, 100, false);
 		for (uint32_t m = 0; m < 3; m++) {
 			struct ksched_policy_event ev = {
-				KSCHED_EV_TASK_STARTED, 0, &tv, &c.all[m], true};
+			    KSCHED_EV_TASK_STARTED, 0, &tv, &c.all[m], true};
 			ksched_policy_event(p, &ev);
 		}
 		cl_job(&c, 1, 4, 10);
@@ -511,7 +519,7 @@ test_backfill_allocation_failures(void **state)
 			p = load(pols[i]);
 			busy_cluster(&c);
 			v = (struct ksched_select_view){c.now, c.q, c.nq, c.vw,
-							0, c.r, c.nr};
+							0,     c.r, c.nr};
 			for (size_t m = 0; m < c.nm; m++)
 				if (!c.all[m].allocated.slots)
 					c.vw[v.nworkers++] = c.all[m];
@@ -538,9 +546,9 @@ test_backfill_bad_tasks_are_ignored(void **state)
 	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
 		ksched_policy *p = load(pols[i]);
 		cl_init(&c, 4);
-		cl_job(&c, 1, 0, 10);		/* no parts */
+		cl_job(&c, 1, 0, 10); /* no parts */
 		cl_job(&c, 2, 1, 10);
-		c.q[1].need.cpu_milli = -5;	/* negative need */
+		c.q[1].need.cpu_milli = -5;	     /* negative need */
 		cl_job(&c, 3, (int64_t)1 << 40, 10); /* absurd gang */
 		cl_job(&c, 4, 2, 10);
 		cl_place(p, &c);
@@ -550,7 +558,7 @@ test_backfill_bad_tasks_are_ignored(void **state)
 	}
 }
 
-/* ---- multi-resource workers: raw select output checked ------------------------- */
+/* ---- multi-resource workers: raw select output checked ------------------- */
 
 static const struct ksched_label_view gpu_label = {"kind", "gpu"};
 
@@ -567,8 +575,8 @@ random_cluster(struct cl *c, uint64_t *seed)
 		struct ksched_worker_view *w = &c->all[m];
 		int64_t slots = 1 + (int64_t)(tu_rand(seed) % 4);
 		w->capacity = (struct ksched_resources){
-			1000 * slots, 512 * (1 + (int64_t)(tu_rand(seed) % 4)),
-			0, slots};
+		    1000 * slots, 512 * (1 + (int64_t)(tu_rand(seed) % 4)), 0,
+		    slots};
 		if (tu_rand(seed) % 4 == 0) {
 			w->labels = &gpu_label;
 			w->nlabels = 1;
@@ -582,10 +590,14 @@ random_cluster(struct cl *c, uint64_t *seed)
 			w->allocated.mem_mb += 100;
 			w->allocated.slots++;
 			c->r[c->nr++] = (struct ksched_running_view){
-				900 + c->nr, (uint32_t)m, {700, 100, 0, 1}, 0,
-				tu_rand(seed) % 3 ? 1000 + (int64_t)(tu_rand(seed) % 500)
-						  : 0,
-				""};
+			    900 + c->nr,
+			    (uint32_t)m,
+			    {700, 100, 0, 1},
+			    0,
+			    tu_rand(seed) % 3
+				? 1000 + (int64_t)(tu_rand(seed) % 500)
+				: 0,
+			    ""};
 		}
 	}
 	c->nq = 0;
@@ -593,8 +605,8 @@ random_cluster(struct cl *c, uint64_t *seed)
 		cl_job(c, id, 1 + (int64_t)(tu_rand(seed) % 3),
 		       (int64_t)(tu_rand(seed) % 400));
 		c->q[c->nq - 1].need = (struct ksched_resources){
-			100 * (int64_t)(1 + tu_rand(seed) % 15),
-			64 * (int64_t)(tu_rand(seed) % 12), 0, 1};
+		    100 * (int64_t)(1 + tu_rand(seed) % 15),
+		    64 * (int64_t)(tu_rand(seed) % 12), 0, 1};
 		if (tu_rand(seed) % 5 == 0) {
 			c->q[c->nq - 1].selector = &gpu_label;
 			c->q[c->nq - 1].nselector = 1;
@@ -620,7 +632,8 @@ check_raw(const struct cl *c, const struct ksched_select_view *v, size_t n)
 			const struct ksched_placement *pl = &c->out[i];
 			const struct ksched_worker_view *w;
 			struct ksched_resources *u;
-			assert_true(i < n && pl->task == t->id && pl->rank == r);
+			assert_true(i < n && pl->task == t->id &&
+				    pl->rank == r);
 			assert_true(pl->worker < c->nm);
 			w = &c->all[pl->worker];
 			u = &used[pl->worker];
@@ -643,8 +656,8 @@ static void
 test_backfill_multi_resource_output_is_valid(void **state)
 {
 	const struct ksched_policy_ops *ops[] = {
-		&ksched__policy_fcfs, &ksched__policy_sjf, &ksched__policy_easy,
-		&ksched__policy_easy, &ksched__policy_conservative};
+	    &ksched__policy_fcfs, &ksched__policy_sjf, &ksched__policy_easy,
+	    &ksched__policy_easy, &ksched__policy_conservative};
 	const char *pols[] = {"fcfs:skip=1", "sjf", "easy",
 			      "easy:reserve=count", "conservative"};
 	uint64_t seed = 7;
@@ -659,7 +672,7 @@ test_backfill_multi_resource_output_is_valid(void **state)
 			size_t n = 0, outmax;
 			random_cluster(&c, &seed);
 			v = (struct ksched_select_view){c.now, c.q, c.nq, c.vw,
-							0, c.r, c.nr};
+							0,     c.r, c.nr};
 			for (size_t m = 0; m < c.nm; m++)
 				if (c.all[m].allocated.slots <
 				    c.all[m].capacity.slots)
@@ -677,7 +690,7 @@ test_backfill_multi_resource_output_is_valid(void **state)
 	}
 }
 
-/* ---- randomized property test in virtual time ----------------------------------- */
+/* ---- randomized property test in virtual time ---------------------------- */
 
 #define PROP_MACHINES 16
 #define PROP_JOBS 160
@@ -694,14 +707,15 @@ random_jobs(uint64_t *seed, struct rs_job *jobs, size_t n, bool early)
 		jobs[i].id = i + 1;
 		t += (int64_t)(r % 4 == 0 ? tu_rand(seed) % 200 : 0);
 		jobs[i].submit = t;
-		jobs[i].nodes = (int64_t)(r >> 8) % 4 == 0
-					? 1 + (int64_t)(tu_rand(seed) %
-							PROP_MACHINES)
-					: 1 + (int64_t)(tu_rand(seed) % 3);
+		jobs[i].nodes =
+		    (int64_t)(r >> 8) % 4 == 0
+			? 1 + (int64_t)(tu_rand(seed) % PROP_MACHINES)
+			: 1 + (int64_t)(tu_rand(seed) % 3);
 		jobs[i].wall = 10 + (int64_t)(tu_rand(seed) % 991);
-		jobs[i].run = early ? 1 + (int64_t)(tu_rand(seed) %
-						    (uint64_t)jobs[i].wall)
-				    : jobs[i].wall;
+		jobs[i].run =
+		    early
+			? 1 + (int64_t)(tu_rand(seed) % (uint64_t)jobs[i].wall)
+			: jobs[i].wall;
 	}
 }
 
@@ -733,10 +747,10 @@ run_property(const char *spec, uint64_t seed, bool early, bool one_entry)
 	struct rs_job jobs[PROP_JOBS];
 	ksched_policy *p = load(spec);
 	const struct ksched_policy_ops *ops =
-		strncmp(spec, "easy", 4) == 0	 ? &ksched__policy_easy
-		: strcmp(spec, "conservative") == 0 ? &ksched__policy_conservative
-		: strncmp(spec, "sjf", 3) == 0	     ? &ksched__policy_sjf
-						     : &ksched__policy_fcfs;
+	    strncmp(spec, "easy", 4) == 0	? &ksched__policy_easy
+	    : strcmp(spec, "conservative") == 0 ? &ksched__policy_conservative
+	    : strncmp(spec, "sjf", 3) == 0	? &ksched__policy_sjf
+						: &ksched__policy_fcfs;
 	struct prop pr = {p, true};
 	size_t resv = 0;
 	uint64_t seed0 = seed;
@@ -789,8 +803,9 @@ run_starts(const char *spec, struct rs_job *jobs, size_t n, size_t machines,
 	ksched_policy *p = load(spec);
 	struct rs s;
 
-	rs_init(&s, !strcmp(spec, "easy") ? &ksched__policy_easy
-					  : &ksched__policy_conservative,
+	rs_init(&s,
+		!strcmp(spec, "easy") ? &ksched__policy_easy
+				      : &ksched__policy_conservative,
 		ksched__policy_state(p), machines, jobs, n);
 	s.gang_one_entry = like_core;
 	s.like_core = like_core;
@@ -825,14 +840,15 @@ test_backfill_skipped_selects_change_nothing(void **state)
 				   true, b);
 			for (size_t j = 0; j < PROP_JOBS; j++)
 				if (a[j] != b[j])
-					fail_msg("%s seed %" PRIu64 ": job %zu "
-						 "starts at %" PRId64 " or %" PRId64,
-						 pols[i], seed, j + 1, a[j], b[j]);
+					fail_msg(
+					    "%s seed %" PRIu64 ": job %zu "
+					    "starts at %" PRId64 " or %" PRId64,
+					    pols[i], seed, j + 1, a[j], b[j]);
 		}
 	}
 }
 
-/* ---- batsched's published schedule of medium_late ------------------------------ */
+/* ---- batsched's published schedule of medium_late ------------------------ */
 
 #define ML_JOBS 801
 #define ML_MACHINES 32
@@ -849,32 +865,67 @@ struct ml_start {
 };
 
 static const struct ml_start ml_easy[] = {
-	{0, 0.0},	     {1, 4.709164},	  {19, 309.043478},
-	{21, 270.509164},    {22, 334.368387},	  {23, 334.948478},
-	{26, 334.948478},    {36, 475.318387},	  {37, 511.250387},
-	{38, 515.243387},    {40, 595.953387},	  {41, 511.250387},
-	{44, 605.520387},    {45, 595.953387},	  {48, 625.478478},
-	{54, 720.068295},    {57, 736.491063},	  {88, 1174.379016},
-	{91, 1183.946016},   {100, 1363.026016},  {104, 1373.910198},
-	{109, 1441.471001},  {111, 1511.999499},  {112, 1653.556016},
-	{113, 1679.461016},  {115, 1679.461016},  {118, 1569.095051},
-	{125, 1657.318638},  {126, 1967.595085},  {127, 1721.035051},
-	{796, 10731.816083}, {797, 10731.816083}, {798, 10735.974260},
-	{799, 10759.738951},
+    {0, 0.0},
+    {1, 4.709164},
+    {19, 309.043478},
+    {21, 270.509164},
+    {22, 334.368387},
+    {23, 334.948478},
+    {26, 334.948478},
+    {36, 475.318387},
+    {37, 511.250387},
+    {38, 515.243387},
+    {40, 595.953387},
+    {41, 511.250387},
+    {44, 605.520387},
+    {45, 595.953387},
+    {48, 625.478478},
+    {54, 720.068295},
+    {57, 736.491063},
+    {88, 1174.379016},
+    {91, 1183.946016},
+    {100, 1363.026016},
+    {104, 1373.910198},
+    {109, 1441.471001},
+    {111, 1511.999499},
+    {112, 1653.556016},
+    {113, 1679.461016},
+    {115, 1679.461016},
+    {118, 1569.095051},
+    {125, 1657.318638},
+    {126, 1967.595085},
+    {127, 1721.035051},
+    {456, 6349.592907},
+    {507, 7028.586504},
+    {514, 7016.592555},
+    {516, 7116.276504},
+    {520, 7119.093960},
+    {613, 8411.744776},
+    {616, 8387.429232},
+    {627, 8496.153462},
+    {672, 9023.185467},
+    {297, 4175.866323},
+    {796, 10731.816083},
+    {797, 10731.816083},
+    {798, 10735.974260},
+    {799, 10759.738951},
 };
 
 static const struct ml_start ml_conservative[] = {
-	{112, 1653.556016},  {113, 1679.461016},  {115, 1690.800570},
-	{117, 1653.556016},  {118, 1559.885043},  {119, 1569.095051},
-	{121, 1679.461016},  {124, 1653.556016},  {125, 1679.461016},
-	{126, 1969.991016},  {127, 1711.825043},  {128, 1711.825043},
-	{129, 1698.313686},  {130, 1963.225016},  {136, 1971.742016},
-	{138, 1999.157016},  {142, 1886.885085},  {143, 1926.888280},
-	{146, 1963.225016},  {147, 1967.595085},  {156, 2078.948932},
-	{158, 2109.756016},  {163, 2174.508932},  {177, 2372.866556},
-	{185, 2502.200580},  {200, 2666.360688},  {203, 2770.558658},
-	{207, 2772.888658},  {226, 3024.104166},  {230, 3072.904166},
-	{796, 10731.816083}, {798, 10735.974260},
+    {112, 1653.556016}, {113, 1679.461016},  {115, 1690.800570},
+    {117, 1653.556016}, {118, 1559.885043},  {119, 1569.095051},
+    {121, 1679.461016}, {124, 1653.556016},  {125, 1679.461016},
+    {126, 1969.991016}, {127, 1711.825043},  {128, 1711.825043},
+    {129, 1698.313686}, {130, 1963.225016},  {136, 1971.742016},
+    {138, 1999.157016}, {142, 1886.885085},  {143, 1926.888280},
+    {146, 1963.225016}, {147, 1967.595085},  {156, 2078.948932},
+    {158, 2109.756016}, {163, 2174.508932},  {177, 2372.866556},
+    {185, 2502.200580}, {200, 2666.360688},  {203, 2770.558658},
+    {207, 2772.888658}, {226, 3024.104166},  {230, 3072.904166},
+    {456, 6349.592907}, {507, 7028.586504},  {514, 7028.586504},
+    {516, 7116.276504}, {520, 7119.093960},  {613, 8411.744776},
+    {616, 8389.861873}, {627, 8505.089410},  {672, 9042.519505},
+    {19, 309.043478},	{796, 10731.816083}, {798, 10735.974260},
 };
 
 /* The workload in microseconds (the policies do not mind the unit), ids
@@ -897,18 +948,21 @@ ml_load(struct rs_job *jobs)
 	arr = json_object_get(root, "jobs");
 	prof = json_object_get(root, "profiles");
 	assert_int_equal(json_array_size(arr), ML_JOBS);
-	json_array_foreach(arr, i, j) {
+	json_array_foreach(arr, i, j)
+	{
 		json_t *p = json_object_get(
-			prof, json_string_value(json_object_get(j, "profile")));
+		    prof, json_string_value(json_object_get(j, "profile")));
 		jobs[n++] = (struct rs_job){
-			(uint64_t)json_integer_value(json_object_get(j, "id")) + 1,
-			llround(json_number_value(json_object_get(j, "subtime")) *
-				1e6),
-			llround(json_number_value(json_object_get(p, "delay")) *
-				1e6),
-			llround(json_number_value(json_object_get(j, "walltime")) *
-				1e6),
-			json_integer_value(json_object_get(j, "res")), -1, -1};
+		    (uint64_t)json_integer_value(json_object_get(j, "id")) + 1,
+		    llround(json_number_value(json_object_get(j, "subtime")) *
+			    1e6),
+		    llround(json_number_value(json_object_get(p, "delay")) *
+			    1e6),
+		    llround(json_number_value(json_object_get(j, "walltime")) *
+			    1e6),
+		    json_integer_value(json_object_get(j, "res")),
+		    -1,
+		    -1};
 	}
 	json_decref(root);
 	qsort(jobs, n, sizeof(*jobs), rs_cmp_submit);
@@ -954,30 +1008,150 @@ test_backfill_medium_late_matches_batsched(void **state)
 		 sizeof(ml_conservative) / sizeof(ml_conservative[0]), jobs, n);
 }
 
+/* ---- through the scheduling core ----------------------------------------- */
+
+struct core {
+	char *dir;
+	ksched_store *st;
+	ksched_queue *q;
+	ksched_cache *c;
+	ksched_sched *s;
+	ksched_policy *p;
+	int64_t now;
+};
+
+static void
+core_open(struct core *k, const char *policy)
+{
+	struct ksched_sched_config cfg;
+	char err[256];
+
+	memset(k, 0, sizeof(*k));
+	k->dir = tu_tmpdir("backfill");
+	k->now = 1000000;
+	k->p = load(policy);
+	assert_int_equal(ksched_store_open(k->dir, KSCHED_SYNC_NONE, &k->st,
+					   err, sizeof(err)),
+			 KSCHED_OK);
+	assert_int_equal(ksched_queue_open(k->st, 5, &k->q), KSCHED_OK);
+	assert_int_equal(ksched_cache_open(k->st, &k->c), KSCHED_OK);
+	ksched_sched_config_init(&cfg);
+	cfg.policy = k->p;
+	assert_int_equal(ksched_sched_new(k->q, k->c, &cfg, k->now, &k->s),
+			 KSCHED_OK);
+}
+
+static void
+core_close(struct core *k)
+{
+	ksched_sched_free(k->s); /* before its policy */
+	ksched_policy_free(k->p);
+	ksched_cache_close(k->c);
+	ksched_queue_close(k->q);
+	ksched_store_close(k->st);
+	tu_rmtree(k->dir);
+}
+
+/* A rigid job: nodes parts of one core for walltime ms. */
+static uint64_t
+core_submit(struct core *k, const char *name, int64_t nodes, int64_t wall)
+{
+	ksched_task *t;
+	const ksched_task *ts[1];
+	uint64_t id;
+
+	assert_int_equal(ksched_task_new(&t), 0);
+	assert_int_equal(ksched_task_set_kind(t, "sim"), 0);
+	assert_int_equal(ksched_task_set_payload(t, name, strlen(name)), 0);
+	ksched_task_set_resources(t, 1000, 0, 0);
+	ksched_task_set_nodes(t, nodes);
+	ksched_task_set_timeout_ms(t, wall);
+	ksched_task_set_est_runtime_ms(t, wall);
+	ts[0] = t;
+	k->now++; /* distinct submission times: queue order */
+	assert_int_equal(
+	    ksched_sched_submit(k->s, ts, 1, k->now, &id, NULL, NULL, NULL, 0),
+	    KSCHED_OK);
+	ksched_task_free(t);
+	return id;
+}
+
+static size_t
+core_dispatch(struct core *k, const uint32_t *ws, size_t nw,
+	      struct ksched_assignment *out)
+{
+	uint32_t max[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+	size_t n;
+
+	assert_int_equal(
+	    ksched_sched_dispatch(k->s, k->now, ws, max, nw, out, 8, &n),
+	    KSCHED_OK);
+	return n;
+}
+
+/*
+ * easy through the core, which lists a running gang once and leaves its
+ * full workers out of the view: 4 one-slot workers, a gang of 2 runs on
+ * 0-1 for 1,000 ms.  The head needs 3 for 100 ms: it reserves 0, 1, 2 at
+ * 1,000 (not 1, 2, 3 now: worker 1 is busy, as only the gang's events
+ * say).  So a long job may take worker 3, and a short one worker 2.
+ */
+static void
+test_backfill_easy_through_the_core(void **state)
+{
+	struct ksched_assignment a[8];
+	struct ksched_resources cap = {1000, 1024, 0, 1};
+	uint32_t ws[4];
+	uint64_t gang, head, lng, shrt;
+	struct core k;
+
+	(void)state;
+	core_open(&k, "easy");
+	for (int i = 0; i < 4; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "n%d", i);
+		assert_int_equal(
+		    ksched_sched_worker_join(k.s, id, &cap, k.now, &ws[i]),
+		    KSCHED_OK);
+	}
+	gang = core_submit(&k, "gang", 2, 1000);
+	assert_int_equal(core_dispatch(&k, ws, 4, a), 2);
+	assert_true(a[0].id == gang && a[1].id == gang);
+	head = core_submit(&k, "head", 3, 100);
+	lng = core_submit(&k, "long", 1, 5000);
+	shrt = core_submit(&k, "short", 1, 500);
+	assert_int_equal(core_dispatch(&k, ws + 2, 2, a), 2);
+	assert_true(ksched_sched_worker_of(k.s, head) < 0);
+	assert_int_equal(ksched_sched_worker_of(k.s, lng), ws[3]);
+	assert_int_equal(ksched_sched_worker_of(k.s, shrt), ws[2]);
+	core_close(&k);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_backfill_loads_and_refuses_bad_options),
-		cmocka_unit_test(test_backfill_fcfs_never_passes_a_waiting_job),
-		cmocka_unit_test(test_backfill_takes_the_lowest_machine_ids),
-		cmocka_unit_test(
-			test_backfill_machine_and_count_reservations_differ),
-		cmocka_unit_test(
-			test_backfill_easy_backfills_only_what_keeps_the_reservation),
-		cmocka_unit_test(test_backfill_conservative_delays_no_reservation),
-		cmocka_unit_test(test_backfill_gangs_on_distinct_machines),
-		cmocka_unit_test(test_backfill_gang_machines_learnt_from_events),
-		cmocka_unit_test(
-			test_backfill_gang_machines_kept_over_many_selects),
-		cmocka_unit_test(test_backfill_too_large_job_is_passed_over),
-		cmocka_unit_test(test_backfill_unknown_walltime),
-		cmocka_unit_test(test_backfill_allocation_failures),
-		cmocka_unit_test(test_backfill_bad_tasks_are_ignored),
-		cmocka_unit_test(test_backfill_multi_resource_output_is_valid),
-		cmocka_unit_test(test_backfill_property_reservations_hold),
-		cmocka_unit_test(test_backfill_skipped_selects_change_nothing),
-		cmocka_unit_test(test_backfill_medium_late_matches_batsched),
+	    cmocka_unit_test(test_backfill_loads_and_refuses_bad_options),
+	    cmocka_unit_test(test_backfill_fcfs_never_passes_a_waiting_job),
+	    cmocka_unit_test(test_backfill_takes_the_lowest_machine_ids),
+	    cmocka_unit_test(
+		test_backfill_machine_and_count_reservations_differ),
+	    cmocka_unit_test(
+		test_backfill_easy_backfills_only_what_keeps_the_reservation),
+	    cmocka_unit_test(test_backfill_conservative_delays_no_reservation),
+	    cmocka_unit_test(test_backfill_gangs_on_distinct_machines),
+	    cmocka_unit_test(test_backfill_gang_machines_learnt_from_events),
+	    cmocka_unit_test(
+		test_backfill_gang_machines_kept_over_many_selects),
+	    cmocka_unit_test(test_backfill_too_large_job_is_passed_over),
+	    cmocka_unit_test(test_backfill_unknown_walltime),
+	    cmocka_unit_test(test_backfill_allocation_failures),
+	    cmocka_unit_test(test_backfill_bad_tasks_are_ignored),
+	    cmocka_unit_test(test_backfill_multi_resource_output_is_valid),
+	    cmocka_unit_test(test_backfill_property_reservations_hold),
+	    cmocka_unit_test(test_backfill_skipped_selects_change_nothing),
+	    cmocka_unit_test(test_backfill_medium_late_matches_batsched),
+	    cmocka_unit_test(test_backfill_easy_through_the_core),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
