@@ -49,7 +49,7 @@ static const char help_text[] =
 "       easy, conservative and plugins)\n"
 "failures: --fail AT:NODE (seconds, node index or name; repeatable)\n"
 "       --fail-rate R (deaths per hour)  --repair S  --seed N\n"
-"       --quiet (no table)  --help\n"
+"       --quiet (no table, no progress)  --help\n"
 "\n"
 "Exit status: 0 ok, 1 bad trace, cluster or run, 2 bad command line.\n"
 "See ksched-sim(1) and docs/simulation.md.\n";
