@@ -300,7 +300,8 @@ ksched_sim_result_job(const ksched_sim_result *r, size_t i);
 
 /*
  * Outputs.  Nothing written depends on anything but the inputs, so two
- * runs give the same bytes.  Each returns KSCHED_EIO if writing fails.
+ * runs give the same bytes.  Each returns KSCHED_EIO if writing fails
+ * (KSCHED_ENOMEM if memory runs out).
  *
  * ksched_sim_jobs_csv: Batsim's jobs.csv (one line per job, times in
  * seconds, allocated_resources as node ranges "0-3 7").
