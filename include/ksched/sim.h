@@ -232,17 +232,17 @@ struct ksched_sim_opts {
 
 /* How one job fared. */
 enum ksched_sim_outcome {
-	KSCHED_SIM_DONE = 0,	 /* ran to its end */
-	KSCHED_SIM_KILLED = 1,	 /* killed at its walltime */
-	KSCHED_SIM_REJECTED = 2, /* can never fit the cluster, or invalid */
+	KSCHED_SIM_DONE = 0,	   /* ran to its end */
+	KSCHED_SIM_KILLED = 1,	   /* killed at its walltime */
+	KSCHED_SIM_REJECTED = 2,   /* can never fit the cluster, or invalid */
 	KSCHED_SIM_UNFINISHED = 3, /* never ran or never ended (workers dead) */
 };
 
 struct ksched_sim_job_result {
 	enum ksched_sim_outcome outcome;
-	int64_t start_ms;  /* -1 if it never started */
-	int64_t finish_ms; /* -1 if it never ended */
-	uint32_t restarts; /* starts lost to worker deaths */
+	int64_t start_ms;      /* -1 if it never started */
+	int64_t finish_ms;     /* -1 if it never ended */
+	uint32_t restarts;     /* starts lost to worker deaths */
 	const uint32_t *nodes; /* the cluster nodes of its last start, by
 				  rank (job->nodes of them); NULL if none */
 	const char *reason;    /* REJECTED: why; else NULL */
