@@ -299,7 +299,7 @@ struct round {
 	struct ksched_worker_status *ws;
 	size_t nw;
 	struct ksched_running_view *rv;
-	size_t nr;
+	size_t nr, rvcap;
 	struct ksched_placement *pl;
 	struct ksched_label_view *lv; /* the workers' labels */
 };
@@ -320,19 +320,14 @@ static ksched_err
 round_alloc(ksched_sched *s, struct round *r, size_t nscan, size_t nworkers,
 	    size_t outmax)
 {
-	size_t nrun = 0;
+	size_t nrun = s->running.n;
 
-	/* One running entry per part: a gang of k is k entries. */
-	for (size_t i = 0; i < s->running.cap; i++) {
-		const struct tinfo *t = s->running.slots[i].val;
-		if (s->running.slots[i].key)
-			nrun += t->gw ? (size_t)t->nodes : 1;
-	}
 	r->tv = ksched__calloc(nscan + 1, sizeof(*r->tv));
 	r->ti = ksched__calloc(nscan + 1, sizeof(*r->ti));
 	r->wv = ksched__calloc(nworkers + 1, sizeof(*r->wv));
 	r->ws = ksched__calloc(nworkers + 1, sizeof(*r->ws));
 	r->rv = ksched__calloc(nrun + 1, sizeof(*r->rv));
+	r->rvcap = nrun + 1;
 	r->pl = ksched__calloc(outmax + 1, sizeof(*r->pl));
 	return r->tv && r->ti && r->wv && r->ws && r->rv && r->pl
 		       ? KSCHED_OK
@@ -393,7 +388,9 @@ round_workers(ksched_sched *s, struct round *r, const uint32_t *workers,
 	return KSCHED_OK;
 }
 
-static void
+/* One running entry per part: a gang of k is k entries (the array,
+ * sized for one per task, grows when gangs run). */
+static ksched_err
 round_running(ksched_sched *s, struct round *r)
 {
 	for (size_t i = 0; i < s->running.cap; i++) {
@@ -404,6 +401,14 @@ round_running(ksched_sched *s, struct round *r)
 			continue; /* an empty slot keeps a stale value */
 		d = t->est_ms ? t->est_ms : t->timeout_ms;
 		parts = t->gw ? (size_t)t->nodes : 1;
+		if (r->nr + parts > r->rvcap) {
+			size_t cap = 2 * (r->nr + parts);
+			void *p = ksched__realloc(r->rv, cap * sizeof(*r->rv));
+			if (!p)
+				return KSCHED_ENOMEM;
+			r->rv = p;
+			r->rvcap = cap;
+		}
 		for (size_t k = 0; k < parts; k++) {
 			struct ksched_running_view *v = &r->rv[r->nr++];
 			v->task = t->id;
@@ -414,6 +419,7 @@ round_running(ksched_sched *s, struct round *r)
 			v->user = t->user;
 		}
 	}
+	return KSCHED_OK;
 }
 
 ksched_err
@@ -444,8 +450,10 @@ ksched_sched_dispatch(ksched_sched *s, int64_t now, const uint32_t *workers,
 		struct ksched_select_view v = {now, r.tv, r.nt, r.wv, 0,
 					       r.rv, 0};
 		e = round_workers(s, &r, workers, max, nworkers);
-		round_running(s, &r);
+		if (!e)
+			e = round_running(s, &r);
 		v.nworkers = r.nw;
+		v.running = r.rv; /* round_running may have moved it */
 		v.nrunning = r.nr;
 		if (!e)
 			e = ksched_policy_place(s->policy, &v, r.pl, outmax,
