@@ -465,9 +465,12 @@ per_policy(char *buf, size_t len, const char *file, const char *name, bool many)
 	char tag[256];
 	size_t k = 0;
 
-	/* Options may hold ',' and a plugin's name '/': keep them out. */
+	/* Options hold ':', '=' and ',', a plugin's name '/': keep them out
+	 * of file names ("easy:reserve=count" -> "easy_reserve-count"). */
 	for (; name[k] && k + 1 < sizeof(tag); k++)
-		tag[k] = name[k] == '/' || name[k] == ',' ? '_' : name[k];
+		tag[k] = name[k] == '=' ? '-'
+			 : strchr("/,: ", name[k]) ? '_'
+						  : name[k];
 	tag[k] = 0;
 	name = tag;
 	if (!many)
