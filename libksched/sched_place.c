@@ -285,6 +285,8 @@ scan_len(const ksched_sched *s, uint64_t total)
 {
 	uint64_t n = 64 + 8 * total;
 
+	if (n < s->cfg.scan_min)
+		n = s->cfg.scan_min;
 	return n < s->cfg.scan_max ? (size_t)n : s->cfg.scan_max;
 }
 

@@ -43,6 +43,11 @@ struct ksched_sched_config {
 	/* Who goes where (borrowed; must outlive the core).  NULL: the
 	 * built-in "least_loaded". */
 	ksched_policy *policy;
+	/* Ready tasks looked at per dispatch at least (default 0: only
+	 * 64 + 8 per slot asked).  Policies that must see the whole queue
+	 * (backfilling) set it to scan_max, so a dispatch shows them every
+	 * ready task up to that bound; always capped at scan_max. */
+	size_t scan_min;
 };
 
 /* One placement made by ksched_sched_dispatch(). */

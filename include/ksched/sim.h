@@ -179,6 +179,149 @@ ksched_sim_cluster_node(const ksched_sim_cluster *c, size_t i);
 
 /* ---- runs: see the engine's part below ---------------------------------- */
 
+#include <stdio.h> /* FILE, for the outputs below */
+
+/*
+ * A run replays a workload on a cluster with one policy, in virtual time:
+ * events at the same time form one batch (job ends, then worker deaths and
+ * repairs, then arrivals; ties by job or node id), and the scheduling core
+ * (include/ksched/sched.h) is driven once per batch: completions, submits,
+ * tick, then one dispatch over every worker with a free slot.  The core
+ * keeps its state in a private LMDB store in a temporary directory,
+ * removed at the end.  The result is a function of the inputs only.
+ */
+
+/* A worker death at a given virtual time. */
+struct ksched_sim_failure {
+	int64_t at_ms;
+	uint32_t node; /* index in the cluster */
+};
+
+struct ksched_sim_opts {
+	/* "NAME[:k=v,...]" or "PATH.so[:k=v,...]" (ksched_policy_load()).
+	 * NULL: "fcfs". */
+	const char *policy;
+	/* Kill a job whose run time exceeds its walltime at start +
+	 * walltime (success 0), as Batsim does.  Default true. */
+	bool kill_at_walltime;
+	/* Ready tasks the policy sees per dispatch: 0 decides from the
+	 * policy (the whole queue for fcfs, sjf, easy, conservative and
+	 * plugins; 64 + 8 per free slot for the placement built-ins);
+	 * otherwise at least this many (ksched_sched_config.scan_min). */
+	size_t scan;
+	/* Worker deaths at given times (copied by the run). */
+	const struct ksched_sim_failure *failures;
+	size_t nfailures;
+	/* Random worker deaths: this many per hour over the cluster (a
+	 * Poisson process; the node is drawn uniformly among the live ones),
+	 * from seed.  0: none. */
+	double fail_rate;
+	uint64_t seed;
+	/* A dead worker joins again after this long; 0: never. */
+	int64_t repair_ms;
+	/* Keep the queue length and busy slots after each batch, for
+	 * ksched_sim_plot_svg().  Default false. */
+	bool timeline;
+	/* Directory for the run's temporary store; NULL: $TMPDIR or /tmp. */
+	const char *tmpdir;
+	/* Called every few thousand batches with the jobs ended so far
+	 * (for a progress line); may be NULL. */
+	void (*progress)(void *arg, size_t ended, size_t total);
+	void *progress_arg;
+};
+
+/* How one job fared. */
+enum ksched_sim_outcome {
+	KSCHED_SIM_DONE = 0,	   /* ran to its end */
+	KSCHED_SIM_KILLED = 1,	   /* killed at its walltime */
+	KSCHED_SIM_REJECTED = 2,   /* can never fit the cluster, or invalid */
+	KSCHED_SIM_UNFINISHED = 3, /* never ran or never ended (workers dead) */
+};
+
+struct ksched_sim_job_result {
+	enum ksched_sim_outcome outcome;
+	int64_t start_ms;      /* -1 if it never started */
+	int64_t finish_ms;     /* -1 if it never ended */
+	uint32_t restarts;     /* starts lost to worker deaths */
+	const uint32_t *nodes; /* the cluster nodes of its last start, by
+				  rank (job->nodes of them); NULL if none */
+	const char *reason;    /* REJECTED: why; else NULL */
+};
+
+/* Summary figures (times in seconds); see docs/simulation.md. */
+struct ksched_sim_metrics {
+	size_t jobs, done, killed, rejected, unfinished, restarts;
+	size_t batches;
+	double makespan;
+	double mean_wait, max_wait;
+	double mean_slowdown, max_slowdown;
+	double mean_bsld; /* bounded slowdown, threshold 10 s */
+	double mean_turnaround, max_turnaround;
+	double utilization;	/* slot-time used / offered over makespan */
+	double cpu_utilization; /* cpu-time used / offered over makespan */
+	double fairness;	/* Jain's index over users' mean bounded
+				   slowdown; 1 is perfectly fair */
+	size_t users;
+};
+
+typedef struct ksched_sim_result ksched_sim_result;
+
+/* ksched_sim_opts_init: the defaults (fcfs, kill at walltime, no
+ * failures, automatic scan). */
+KSCHED_API void ksched_sim_opts_init(struct ksched_sim_opts *o);
+
+/*
+ * ksched_sim_run: replay w on c with opts (NULL for the defaults).
+ * w and c are borrowed for the call and for the life of *out (the result
+ * points into w for job names).  On failure err says why (an unknown
+ * policy, a cluster with no nodes, a failure naming a node that does not
+ * exist, the store).  The caller owns *out.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sim_run(const ksched_sim_workload *w, const ksched_sim_cluster *c,
+	       const struct ksched_sim_opts *opts, ksched_sim_result **out,
+	       char *err, size_t errlen);
+
+/* ksched_sim_result_free: NULL is a no-op. */
+KSCHED_API void ksched_sim_result_free(ksched_sim_result *r);
+
+/* ksched_sim_result_policy: the policy's name, with the options it was
+ * given if any ("easy:reserve=2"); owned by r. */
+KSCHED_API const char *ksched_sim_result_policy(const ksched_sim_result *r);
+
+/* ksched_sim_result_metrics: the summary of r. */
+KSCHED_API void ksched_sim_result_metrics(const ksched_sim_result *r,
+					  struct ksched_sim_metrics *out);
+
+/* ksched_sim_result_job: how job i of the workload fared (borrowed, valid
+ * while r lives). */
+KSCHED_API const struct ksched_sim_job_result *
+ksched_sim_result_job(const ksched_sim_result *r, size_t i);
+
+/*
+ * Outputs.  Nothing written depends on anything but the inputs, so two
+ * runs give the same bytes.  Each returns KSCHED_EIO if writing fails
+ * (KSCHED_ENOMEM if memory runs out).
+ *
+ * ksched_sim_jobs_csv: Batsim's jobs.csv (one line per job, times in
+ * seconds, allocated_resources as node ranges "0-3 7").
+ * ksched_sim_report_json: the metrics of the n runs of rs (same
+ * workload, say different policies) as one JSON document.
+ * ksched_sim_plot_svg: queue length and utilization over time (needs
+ * opts.timeline).
+ * ksched_sim_table: the human table, one column per run; jobs_per_s[i]
+ * (may be NULL) adds the measured simulation speed of each run.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sim_jobs_csv(const ksched_sim_result *r, FILE *f);
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sim_report_json(const ksched_sim_result *const *rs, size_t n, FILE *f);
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sim_plot_svg(const ksched_sim_result *r, FILE *f);
+KSCHED_API KSCHED_NODISCARD ksched_err
+ksched_sim_table(const ksched_sim_result *const *rs, size_t n,
+		 const double *jobs_per_s, FILE *f);
+
 #ifdef __cplusplus
 }
 #endif
