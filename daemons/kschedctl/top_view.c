@@ -26,13 +26,12 @@ keep_fail(struct top *t, const struct ksched_task_status *s)
 }
 
 /*
- * The recent failures: the dead tasks of highest id (the client lists by
- * id; a task records no time of death).  Up to SCAN_MAX dead tasks are
+ * A master without newest-first listing: up to SCAN_MAX dead tasks are
  * rescanned each time, so an old task that dies shows up; past that only
  * ids after the last one seen are read.
  */
 static ksched_err
-fetch_fails(struct top *t, uint64_t ndead)
+fetch_fails_scan(struct top *t, uint64_t ndead)
 {
 	struct ksched_task_status *page = t->page;
 	uint64_t cursor = ndead <= SCAN_MAX ? 0 : t->dead_cursor, next;
@@ -55,6 +54,28 @@ fetch_fails(struct top *t, uint64_t ndead)
 		cursor = next;
 	}
 	return e;
+}
+
+/*
+ * The recent failures: the FAILS_MAX dead tasks of highest id (a task
+ * records no time of death), in one newest-first request; kept in id order.
+ */
+static ksched_err
+fetch_fails(struct top *t, uint64_t ndead)
+{
+	struct ksched_task_status *page = t->page;
+	size_t n;
+	ksched_err e = ksched_client_list_desc(t->k->c, KSCHED_STATE_DEAD, 0,
+					       FAILS_MAX, page, &n, NULL);
+
+	if (e == KSCHED_EPROTO)
+		return fetch_fails_scan(t, ndead);
+	if (e)
+		return e;
+	t->nfails = 0;
+	while (n)
+		t->fails[t->nfails++] = page[--n];
+	return KSCHED_OK;
 }
 
 /* One refresh: stats, rates since the last one, workers, failures. */
