@@ -10,15 +10,14 @@
 #include <cmocka.h>
 
 #include "../testutil.h"
-#include "daemon.h"
+#include "cluster.h"
 #include "ksched.h"
 #include "ksched/client.h"
 
 #define NWORKERS 4
 
 struct fx {
-	char *dir;
-	char ctl[600], dsp[600], hbt[600];
+	struct tc_cluster cl;
 	pid_t master, workers[NWORKERS];
 	ksched_client *c;
 };
@@ -26,43 +25,26 @@ struct fx {
 static void
 start_worker(struct fx *f, int i, const char *cpu, const char *slots)
 {
-	char id[32], ready[640], log[640];
-	const char *args[] = {"--id", id, "--cpu", cpu, "--mem", "4096",
-			      "--slots", slots, "--dispatch", f->dsp,
-			      "--heartbeat", f->hbt, "--ready-file", ready,
-			      "--log-level", "info", NULL};
+	char id[32];
+	const char *extra[] = {"--cpu", cpu, "--mem", "4096", "--slots", slots,
+			       "--log-level", "info", NULL};
 
 	snprintf(id, sizeof(id), "w%d", i);
-	snprintf(ready, sizeof(ready), "%s/%s.ready", f->dir, id);
-	snprintf(log, sizeof(log), "%s/%s.log", f->dir, id);
-	f->workers[i] = td_start("ksched-worker", log, args);
-	if (td_wait_file(ready, f->workers[i], 10000 * tu_slow()))
-		fail_msg("worker %d did not register (log %s)", i, log);
+	tc_start_worker(&f->cl, id, extra, &f->workers[i]);
 }
 
 static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char data[600], ready[600], log[600];
-	const char *args[] = {"--http", "none", "--data", data, "--control", f->ctl,
-			      "--dispatch", f->dsp, "--heartbeat", f->hbt,
-			      "--ready-file", ready, "--sync", "none",
-			      "--log-level", "info", NULL};
+	const char *extra[] = {"--http", "none", "--sync", "none",
+			       "--log-level", "info", NULL};
 
-	f->dir = tu_tmpdir("cluster");
-	snprintf(f->ctl, sizeof(f->ctl), "ipc://%s/c.ipc", f->dir);
-	snprintf(f->dsp, sizeof(f->dsp), "ipc://%s/d.ipc", f->dir);
-	snprintf(f->hbt, sizeof(f->hbt), "ipc://%s/h.ipc", f->dir);
-	snprintf(data, sizeof(data), "%s/data", f->dir);
-	snprintf(ready, sizeof(ready), "%s/master.ready", f->dir);
-	snprintf(log, sizeof(log), "%s/master.log", f->dir);
-	f->master = td_start("ksched-master", log, args);
-	if (td_wait_file(ready, f->master, 10000 * tu_slow()))
-		fail_msg("master did not start (log %s)", log);
+	tc_init(&f->cl, "cluster");
+	tc_start_master(&f->cl, extra, &f->master);
 	for (int i = 0; i < NWORKERS; i++)
 		start_worker(f, i, i % 2 ? "4000" : "2000", i % 2 ? "4" : "2");
-	assert_int_equal(ksched_client_open(f->ctl, &f->c), KSCHED_OK);
+	assert_int_equal(ksched_client_open(f->cl.ctl, &f->c), KSCHED_OK);
 	*state = f;
 	return 0;
 }
@@ -71,45 +53,19 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	int bad = 0;
+	int rc;
 
 	ksched_client_close(f->c);
-	for (int i = 0; i < NWORKERS; i++)
-		bad |= td_stop(f->workers[i], 10000 * tu_slow()) != 0;
-	bad |= td_stop(f->master, 10000 * tu_slow()) != 0;
-	if (getenv("KSCHED_TEST_KEEP"))
-		fprintf(stderr, "kept %s\n", f->dir);
-	else
-		tu_rmtree(f->dir);
+	rc = tc_stop(f->master, f->workers, NWORKERS, 10000);
+	tc_remove(&f->cl);
 	free(f);
-	return bad ? -1 : 0;
+	return rc;
 }
 
 static ksched_task *
 exec_task(const char *a0, const char *a1, const char *a2)
 {
-	const char *argv[3] = {a0, a1, a2};
-	ksched_task *t;
-
-	assert_int_equal(ksched_task_new(&t), 0);
-	assert_int_equal(ksched_task_set_argv(t, a2 ? 3 : a1 ? 2 : 1, argv), 0);
-	ksched_task_set_resources(t, 500, 16, 0);
-	return t;
-}
-
-static void
-wait_all(struct fx *f, const uint64_t *ids, size_t n, int timeout_s)
-{
-	uint64_t remaining = 1;
-	int64_t end = td_now_ms() + (int64_t)timeout_s * 1000 * tu_slow();
-
-	while (remaining && td_now_ms() < end)
-		assert_int_equal(ksched_client_wait(f->c, ids, n, false, 1000,
-						    &remaining),
-				 KSCHED_OK);
-	if (remaining)
-		fail_msg("%llu of %zu tasks not done in time",
-			 (unsigned long long)remaining, n);
+	return tc_exec_task(a0, a1, a2, 500, 16);
 }
 
 static uint64_t
@@ -147,7 +103,7 @@ test_cluster_thousand_tasks_correct(void **state)
 					      (const ksched_task *const *)ts,
 					      N, ids, NULL),
 			 KSCHED_OK);
-	wait_all(f, ids, N, 120);
+	tc_wait_all(f->c, ids, N, 120000);
 	for (int i = 0; i < N; i++) {
 		struct ksched_task_status st;
 		char want[24];
@@ -194,7 +150,7 @@ test_cluster_duplicates_run_once(void **state)
 					      (const ksched_task *const *)ts,
 					      N, ids, NULL),
 			 KSCHED_OK);
-	wait_all(f, ids, N, 60);
+	tc_wait_all(f->c, ids, N, 60000);
 	assert_int_equal(ksched_client_status(f->c, ids, N, st), KSCHED_OK);
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(st[i].state, KSCHED_STATE_SUCCEEDED);
@@ -231,7 +187,7 @@ test_cluster_exec_failures_reported(void **state)
 					      (const ksched_task *const *)ts,
 					      2, ids, NULL),
 			 KSCHED_OK);
-	wait_all(f, ids, 2, 30);
+	tc_wait_all(f->c, ids, 2, 30000);
 	assert_int_equal(ksched_client_status(f->c, ids, 2, st), KSCHED_OK);
 	assert_int_equal(st[0].state, KSCHED_STATE_DEAD);
 	assert_non_null(strstr(st[0].last_error, "exit status 3"));
@@ -285,7 +241,7 @@ test_cluster_gang_on_distinct_workers(void **state)
 	size_t nw;
 	uint64_t total = 0;
 
-	snprintf(env, sizeof(env), "D=%s", f->dir);
+	snprintf(env, sizeof(env), "D=%s", f->cl.dir);
 	assert_int_equal(ksched_task_new(&t), 0);
 	assert_int_equal(ksched_task_set_argv(t, 3, argv), 0);
 	assert_int_equal(ksched_task_add_env(t, env), 0);
@@ -296,11 +252,11 @@ test_cluster_gang_on_distinct_workers(void **state)
 					      1, &id, NULL),
 			 KSCHED_OK);
 	ksched_task_free(t);
-	wait_all(f, &id, 1, 30);
+	tc_wait_all(f->c, &id, 1, 30000);
 	for (int r = 0; r < 3; r++) {
 		FILE *fp;
 		char want[16];
-		snprintf(path, sizeof(path), "%s/gang.%d", f->dir, r);
+		snprintf(path, sizeof(path), "%s/gang.%d", f->cl.dir, r);
 		fp = fopen(path, "r");
 		assert_non_null(fp);
 		assert_non_null(fgets(line, sizeof(line), fp));

@@ -12,15 +12,14 @@
 #include <cmocka.h>
 
 #include "../testutil.h"
-#include "daemon.h"
+#include "cluster.h"
 #include "ksched.h"
 #include "ksched/client.h"
 
 #define NW 2
 
 struct fx {
-	char *dir;
-	char ctl[600], dsp[600], hbt[600];
+	struct tc_cluster cl;
 	pid_t master, workers[NW];
 	ksched_client *c;
 };
@@ -28,37 +27,21 @@ struct fx {
 static void
 start_master(struct fx *f)
 {
-	char data[600], ready[600], log[600];
-	const char *args[] = {"--http", "none", "--data", data, "--control", f->ctl,
-			      "--dispatch", f->dsp, "--heartbeat", f->hbt,
-			      "--ready-file", ready, "--heartbeat-interval",
-			      "200", "--log-level", "info", NULL};
+	const char *extra[] = {"--http", "none", "--heartbeat-interval", "200",
+			       "--log-level", "info", NULL};
 
-	snprintf(data, sizeof(data), "%s/data", f->dir);
-	snprintf(ready, sizeof(ready), "%s/master.ready", f->dir);
-	snprintf(log, sizeof(log), "%s/master.log", f->dir);
-	unlink(ready);
-	f->master = td_start("ksched-master", log, args);
-	if (td_wait_file(ready, f->master, 10000 * tu_slow()))
-		fail_msg("master did not start (log %s)", log);
+	tc_start_master(&f->cl, extra, &f->master);
 }
 
 static void
 start_worker(struct fx *f, int i)
 {
-	char id[32], ready[640], log[640];
-	const char *args[] = {"--id", id, "--cpu", "4000", "--mem", "4096",
-			      "--slots", "2", "--dispatch", f->dsp,
-			      "--heartbeat", f->hbt, "--ready-file", ready,
-			      "--log-level", "info", NULL};
+	char id[32];
+	const char *extra[] = {"--cpu", "4000", "--mem", "4096", "--slots", "2",
+			       "--log-level", "info", NULL};
 
 	snprintf(id, sizeof(id), "w%d", i);
-	snprintf(ready, sizeof(ready), "%s/%s.ready", f->dir, id);
-	snprintf(log, sizeof(log), "%s/%s.log", f->dir, id);
-	unlink(ready);
-	f->workers[i] = td_start("ksched-worker", log, args);
-	if (td_wait_file(ready, f->workers[i], 10000 * tu_slow()))
-		fail_msg("worker %d did not register (log %s)", i, log);
+	tc_start_worker(&f->cl, id, extra, &f->workers[i]);
 }
 
 static int
@@ -66,14 +49,11 @@ setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
-	f->dir = tu_tmpdir("faults");
-	snprintf(f->ctl, sizeof(f->ctl), "ipc://%s/c.ipc", f->dir);
-	snprintf(f->dsp, sizeof(f->dsp), "ipc://%s/d.ipc", f->dir);
-	snprintf(f->hbt, sizeof(f->hbt), "ipc://%s/h.ipc", f->dir);
+	tc_init(&f->cl, "faults");
 	start_master(f);
 	for (int i = 0; i < NW; i++)
 		start_worker(f, i);
-	assert_int_equal(ksched_client_open(f->ctl, &f->c), KSCHED_OK);
+	assert_int_equal(ksched_client_open(f->cl.ctl, &f->c), KSCHED_OK);
 	*state = f;
 	return 0;
 }
@@ -84,14 +64,8 @@ teardown(void **state)
 	struct fx *f = *state;
 
 	ksched_client_close(f->c);
-	for (int i = 0; i < NW; i++)
-		if (f->workers[i] > 0)
-			td_stop(f->workers[i], 15000 * tu_slow());
-	td_stop(f->master, 10000 * tu_slow());
-	if (getenv("KSCHED_TEST_KEEP"))
-		fprintf(stderr, "kept %s\n", f->dir);
-	else
-		tu_rmtree(f->dir);
+	(void)tc_stop(f->master, f->workers, NW, 15000);
+	tc_remove(&f->cl);
 	free(f);
 	return 0;
 }
@@ -105,7 +79,7 @@ sh_task(struct fx *f, const char *script, int64_t timeout_ms, int retries)
 	ksched_task *t;
 	uint64_t id;
 
-	snprintf(env, sizeof(env), "D=%s", f->dir);
+	snprintf(env, sizeof(env), "D=%s", f->cl.dir);
 	assert_int_equal(ksched_task_new(&t), 0);
 	assert_int_equal(ksched_task_set_argv(t, 3, argv), 0);
 	assert_int_equal(ksched_task_add_env(t, env), 0);
@@ -155,7 +129,7 @@ wait_path(struct fx *f, const char *name)
 {
 	char p[700];
 
-	snprintf(p, sizeof(p), "%s/%s", f->dir, name);
+	snprintf(p, sizeof(p), "%s/%s", f->cl.dir, name);
 	if (td_wait_file(p, 0, 10000 * tu_slow()))
 		fail_msg("%s never appeared", p);
 }
@@ -167,7 +141,7 @@ read_long(struct fx *f, const char *name)
 	long v = -1;
 	FILE *fp;
 
-	snprintf(p, sizeof(p), "%s/%s", f->dir, name);
+	snprintf(p, sizeof(p), "%s/%s", f->cl.dir, name);
 	fp = fopen(p, "r");
 	if (fp) {
 		if (fscanf(fp, "%ld", &v) != 1)
@@ -184,7 +158,7 @@ count_lines(struct fx *f, const char *name)
 	int n = 0;
 	FILE *fp;
 
-	snprintf(p, sizeof(p), "%s/%s", f->dir, name);
+	snprintf(p, sizeof(p), "%s/%s", f->cl.dir, name);
 	fp = fopen(p, "r");
 	while (fp && fgets(line, sizeof(line), fp))
 		n++;
