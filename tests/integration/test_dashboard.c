@@ -29,7 +29,7 @@
 #include <jansson.h>
 
 #include "../testutil.h"
-#include "daemon.h"
+#include "cluster.h"
 #include "ksched.h"
 #include "ksched/client.h"
 
@@ -42,8 +42,7 @@
 #define NOLD 200
 
 struct fx {
-	char *dir;
-	char ctl[600], dsp[600], hbt[600];
+	struct tc_cluster cl;
 	char http[128]; /* "127.0.0.1:PORT" */
 	pid_t master, workers[NWORKERS];
 	ksched_client *c;
@@ -142,48 +141,20 @@ get_json(const char *path)
 static void
 start_worker(struct fx *f, int i)
 {
-	char id[32], ready[640], log[640];
-	const char *args[] = {"--id", id, "--cpu", "2000", "--mem", "2048",
-			      "--slots", "2", "--label",
-			      i ? "zone=b" : "zone=a",
-			      "--dispatch", f->dsp, "--heartbeat", f->hbt,
-			      "--ready-file", ready, "--log-level", "info",
-			      NULL};
+	char id[32];
+	const char *extra[] = {"--cpu", "2000", "--mem", "2048", "--slots", "2",
+			       "--label", i ? "zone=b" : "zone=a",
+			       "--log-level", "info", NULL};
 
 	snprintf(id, sizeof(id), "w%d", i);
-	snprintf(ready, sizeof(ready), "%s/%s.ready", f->dir, id);
-	snprintf(log, sizeof(log), "%s/%s.log", f->dir, id);
-	f->workers[i] = td_start("ksched-worker", log, args);
-	if (td_wait_file(ready, f->workers[i], 10000 * tu_slow()))
-		fail_msg("worker %d did not register (log %s)", i, log);
-}
-
-/* The "http=HOST:PORT" line of the master's ready file. */
-static void
-read_http_addr(struct fx *f, const char *ready)
-{
-	char line[256];
-	FILE *fp = fopen(ready, "r");
-
-	assert_non_null(fp);
-	while (fgets(line, sizeof(line), fp))
-		if (!strncmp(line, "http=", 5))
-			snprintf(f->http, sizeof(f->http), "%.*s",
-				 (int)strcspn(line + 5, "\n"), line + 5);
-	fclose(fp);
-	if (!f->http[0])
-		fail_msg("no http= line in %s", ready);
+	tc_start_worker(&f->cl, id, extra, &f->workers[i]);
 }
 
 static ksched_task *
 exec_task(const char *a0, const char *a1, const char *a2)
 {
-	const char *argv[3] = {a0, a1, a2};
-	ksched_task *t;
+	ksched_task *t = tc_exec_task(a0, a1, a2, 500, 64);
 
-	assert_int_equal(ksched_task_new(&t), 0);
-	assert_int_equal(ksched_task_set_argv(t, a2 ? 3 : 2, argv), 0);
-	ksched_task_set_resources(t, 500, 64, 0);
 	ksched_task_set_cache(t, true, 0);
 	return t;
 }
@@ -276,29 +247,19 @@ static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char data[600], ready[600], log[600];
-	const char *args[] = {"--data", data, "--control", f->ctl,
-			      "--dispatch", f->dsp, "--heartbeat", f->hbt,
-			      "--http", "127.0.0.1:0", "--ready-file", ready,
-			      "--heartbeat-interval", "200", "--suspect-after",
-			      "10", "--dead-after", "25", "--sync", "none",
-			      "--log-level", "info", NULL};
+	const char *extra[] = {"--http", "127.0.0.1:0",
+			       "--heartbeat-interval", "200", "--suspect-after",
+			       "10", "--dead-after", "25", "--sync", "none",
+			       "--log-level", "info", NULL};
 
 	fx = f;
-	f->dir = tu_tmpdir("dash");
-	snprintf(f->ctl, sizeof(f->ctl), "ipc://%s/c.ipc", f->dir);
-	snprintf(f->dsp, sizeof(f->dsp), "ipc://%s/d.ipc", f->dir);
-	snprintf(f->hbt, sizeof(f->hbt), "ipc://%s/h.ipc", f->dir);
-	snprintf(data, sizeof(data), "%s/data", f->dir);
-	snprintf(ready, sizeof(ready), "%s/master.ready", f->dir);
-	snprintf(log, sizeof(log), "%s/master.log", f->dir);
-	f->master = td_start("ksched-master", log, args);
-	if (td_wait_file(ready, f->master, 10000 * tu_slow()))
-		fail_msg("master did not start (log %s)", log);
-	read_http_addr(f, ready);
+	tc_init(&f->cl, "dash");
+	tc_start_master(&f->cl, extra, &f->master);
+	if (tc_ready_http(f->cl.ready, f->http, sizeof(f->http)))
+		fail_msg("no http= line in %s", f->cl.ready);
 	for (int i = 0; i < NWORKERS; i++)
 		start_worker(f, i);
-	assert_int_equal(ksched_client_open(f->ctl, &f->c), KSCHED_OK);
+	assert_int_equal(ksched_client_open(f->cl.ctl, &f->c), KSCHED_OK);
 	submit_tasks(f);
 	*state = f;
 	return 0;
@@ -308,7 +269,7 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state ? *state : fx;
-	int bad = 0;
+	int rc;
 
 	if (!f)
 		return 0;
@@ -323,16 +284,11 @@ teardown(void **state)
 	for (int i = 0; i < NWORKERS; i++)
 		if (f->workers[i] > 0)
 			kill(f->workers[i], SIGTERM);
-	for (int i = 0; i < NWORKERS; i++)
-		bad |= td_stop(f->workers[i], 10000 * tu_slow()) != 0;
-	bad |= td_stop(f->master, 10000 * tu_slow()) != 0;
-	if (getenv("KSCHED_TEST_KEEP"))
-		fprintf(stderr, "kept %s\n", f->dir);
-	else
-		tu_rmtree(f->dir);
+	rc = tc_stop(f->master, f->workers, NWORKERS, 10000);
+	tc_remove(&f->cl);
 	free(f);
 	fx = NULL;
-	return bad ? -1 : 0;
+	return rc;
 }
 
 /* ---- the page over plain HTTP -------------------------------------------- */
@@ -653,8 +609,8 @@ test_dashboard_in_browser(void **state)
 	snprintf(url, sizeof(url), "http://%s/", f->http);
 	snprintf(png, sizeof(png), "%s", keep ? keep : "");
 	if (!keep)
-		snprintf(png, sizeof(png), "%s/dashboard.png", f->dir);
-	snprintf(log, sizeof(log), "%s/browser.log", f->dir);
+		snprintf(png, sizeof(png), "%s/dashboard.png", f->cl.dir);
+	snprintf(log, sizeof(log), "%s/browser.log", f->cl.dir);
 	for (int i = 0; i < NWORKERS; i++)
 		snprintf(workers + strlen(workers),
 			 sizeof(workers) - strlen(workers), "%sw%d",

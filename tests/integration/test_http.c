@@ -25,87 +25,48 @@
 #include <jansson.h>
 
 #include "../testutil.h"
-#include "daemon.h"
+#include "cluster.h"
 #include "ksched.h"
 
 #define NTASKS 5
 
 struct fx {
-	char *dir;
-	char ctl[600], dsp[600], hbt[600];
+	struct tc_cluster cl;
 	pid_t master, workers[2];
 	int port, wport;
 	ksched_client *c;
 	uint64_t ids[NTASKS], big;
 };
 
-/* "key=HOST:PORT" in file path: the port, or -1. */
-static int
-port_in(const char *path, const char *key)
-{
-	char buf[512] = "";
-	FILE *f = fopen(path, "r");
-	char *p, *colon;
-	size_t n;
-
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = 0;
-	fclose(f);
-	p = strstr(buf, key);
-	if (!p)
-		return -1;
-	p += strlen(key);
-	colon = strchr(p, ':');
-	return colon ? atoi(colon + 1) : -1;
-}
-
 static void
 start_worker(struct fx *f, int i, const char *id, const char *cpu)
 {
-	char ready[640], log[640];
-	const char *args[] = {"--id", id, "--cpu", cpu, "--mem", "1024",
-			      "--slots", "2", "--dispatch", f->dsp,
-			      "--heartbeat", f->hbt, "--ready-file", ready,
-			      "--http", "127.0.0.1:0", NULL};
+	char ready[TC_PATH + 64];
+	const char *extra[] = {"--cpu", cpu, "--mem", "1024", "--slots", "2",
+			       "--http", "127.0.0.1:0", NULL};
 
-	snprintf(ready, sizeof(ready), "%s/%s.ready", f->dir, id);
-	snprintf(log, sizeof(log), "%s/%s.log", f->dir, id);
-	f->workers[i] = td_start("ksched-worker", log, args);
-	if (td_wait_file(ready, f->workers[i], 10000 * tu_slow()))
-		fail_msg("worker %s did not register (log %s)", id, log);
+	tc_start_worker(&f->cl, id, extra, &f->workers[i]);
+	tc_worker_path(&f->cl, id, "ready", ready, sizeof(ready));
 	if (i == 0)
-		f->wport = port_in(ready, " http=");
+		f->wport = tc_ready_port(ready);
 }
 
 static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char data[600], ready[600], log[600];
-	const char *args[] = {"--http", "127.0.0.1:0", "--data", data,
-			      "--control", f->ctl, "--dispatch", f->dsp,
-			      "--heartbeat", f->hbt, "--ready-file", ready,
-			      "--sync", "none", "--heartbeat-interval", "200",
-			      "--log-level", "info", NULL};
+	const char *extra[] = {"--http", "127.0.0.1:0", "--sync", "none",
+			       "--heartbeat-interval", "200", "--log-level",
+			       "info", NULL};
 
-	f->dir = tu_tmpdir("http");
-	snprintf(f->ctl, sizeof(f->ctl), "ipc://%s/c.ipc", f->dir);
-	snprintf(f->dsp, sizeof(f->dsp), "ipc://%s/d.ipc", f->dir);
-	snprintf(f->hbt, sizeof(f->hbt), "ipc://%s/h.ipc", f->dir);
-	snprintf(data, sizeof(data), "%s/data", f->dir);
-	snprintf(ready, sizeof(ready), "%s/master.ready", f->dir);
-	snprintf(log, sizeof(log), "%s/master.log", f->dir);
-	f->master = td_start("ksched-master", log, args);
-	if (td_wait_file(ready, f->master, 10000 * tu_slow()))
-		fail_msg("master did not start (log %s)", log);
-	f->port = port_in(ready, "http=");
+	tc_init(&f->cl, "http");
+	tc_start_master(&f->cl, extra, &f->master);
+	f->port = tc_ready_port(f->cl.ready);
 	assert_true(f->port > 0);
 	start_worker(f, 0, "w-small", "1000");
 	start_worker(f, 1, "w-mid", "2000");
 	assert_true(f->wport > 0);
-	assert_int_equal(ksched_client_open(f->ctl, &f->c), KSCHED_OK);
+	assert_int_equal(ksched_client_open(f->cl.ctl, &f->c), KSCHED_OK);
 	*state = f;
 	return 0;
 }
@@ -114,18 +75,13 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	int bad = 0;
+	int rc;
 
 	ksched_client_close(f->c);
-	for (int i = 0; i < 2; i++)
-		bad |= td_stop(f->workers[i], 10000 * tu_slow()) != 0;
-	bad |= td_stop(f->master, 10000 * tu_slow()) != 0;
-	if (getenv("KSCHED_TEST_KEEP"))
-		fprintf(stderr, "kept %s\n", f->dir);
-	else
-		tu_rmtree(f->dir);
+	rc = tc_stop(f->master, f->workers, 2, 10000);
+	tc_remove(&f->cl);
 	free(f);
-	return bad ? -1 : 0;
+	return rc;
 }
 
 /* ---- an HTTP client on libevent ------------------------------------------- */
@@ -235,13 +191,7 @@ num(json_t *o, const char *path)
 static ksched_task *
 exec_task(const char *arg, int64_t cpu)
 {
-	const char *argv[2] = {"/bin/echo", arg};
-	ksched_task *t;
-
-	assert_int_equal(ksched_task_new(&t), 0);
-	assert_int_equal(ksched_task_set_argv(t, 2, argv), 0);
-	ksched_task_set_resources(t, cpu, 16, 0);
-	return t;
+	return tc_exec_task("/bin/echo", arg, NULL, cpu, 16);
 }
 
 /* NTASKS tasks that run, then one too big for every worker. */
@@ -250,8 +200,6 @@ submit_work(struct fx *f)
 {
 	const ksched_task *ts[NTASKS];
 	ksched_task *t[NTASKS], *big;
-	uint64_t remaining = 1;
-	int64_t end = td_now_ms() + 20000 * tu_slow();
 	char arg[32];
 
 	for (int i = 0; i < NTASKS; i++) {
@@ -262,11 +210,7 @@ submit_work(struct fx *f)
 			 0);
 	for (int i = 0; i < NTASKS; i++)
 		ksched_task_free(t[i]);
-	while (remaining && td_now_ms() < end)
-		assert_int_equal(ksched_client_wait(f->c, f->ids, NTASKS, false,
-						    1000, &remaining),
-				 0);
-	assert_int_equal(remaining, 0);
+	tc_wait_all(f->c, f->ids, NTASKS, 20000);
 	big = exec_task("big", 8000);
 	ts[0] = big;
 	assert_int_equal(ksched_client_submit(f->c, ts, 1, &f->big, NULL), 0);
@@ -690,12 +634,12 @@ test_http_metrics_pass_promtool(void **state)
 				"prometheus): not checking the format\n");
 		skip();
 	}
-	if (promtool(m, f->dir, "master-promtool") != 0)
+	if (promtool(m, f->cl.dir, "master-promtool") != 0)
 		fail_msg("promtool rejects the master's /metrics (see %s)",
-			 f->dir);
-	if (promtool(w, f->dir, "worker-promtool") != 0)
+			 f->cl.dir);
+	if (promtool(w, f->cl.dir, "worker-promtool") != 0)
 		fail_msg("promtool rejects the worker's /metrics (see %s)",
-			 f->dir);
+			 f->cl.dir);
 	free(m);
 	free(w);
 }
@@ -794,8 +738,8 @@ test_http_bad_address_is_a_startup_error(void **state)
 			      "ipc:///nonexistent-ksched/c", NULL};
 	int status;
 
-	snprintf(data, sizeof(data), "%s/data2", f->dir);
-	snprintf(log, sizeof(log), "%s/bad.log", f->dir);
+	snprintf(data, sizeof(data), "%s/data2", f->cl.dir);
+	snprintf(log, sizeof(log), "%s/bad.log", f->cl.dir);
 	snprintf(taken, sizeof(taken), "127.0.0.1:%d", f->port);
 	/* The control URL would fail too: the address is checked first. */
 	for (int i = 0; bad[i]; i++) {
@@ -807,17 +751,17 @@ test_http_bad_address_is_a_startup_error(void **state)
 	}
 	assert_true(file_has(log, "--http"));
 	/* The running master's port: taken. */
-	snprintf(data, sizeof(data), "%s/data3", f->dir);
-	snprintf(log, sizeof(log), "%s/taken.log", f->dir);
+	snprintf(data, sizeof(data), "%s/data3", f->cl.dir);
+	snprintf(log, sizeof(log), "%s/taken.log", f->cl.dir);
 	{
 		char ctl[640], dsp[640], hbt[640];
 		const char *a2[] = {"--http", taken, "--data", data,
 				    "--control", ctl, "--dispatch", dsp,
 				    "--heartbeat", hbt, NULL};
 		pid_t p;
-		snprintf(ctl, sizeof(ctl), "ipc://%s/c2.ipc", f->dir);
-		snprintf(dsp, sizeof(dsp), "ipc://%s/d2.ipc", f->dir);
-		snprintf(hbt, sizeof(hbt), "ipc://%s/h2.ipc", f->dir);
+		snprintf(ctl, sizeof(ctl), "ipc://%s/c2.ipc", f->cl.dir);
+		snprintf(dsp, sizeof(dsp), "ipc://%s/d2.ipc", f->cl.dir);
+		snprintf(hbt, sizeof(hbt), "ipc://%s/h2.ipc", f->cl.dir);
 		p = td_start("ksched-master", log, a2);
 		assert_int_equal(waitpid(p, &status, 0), p);
 		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);

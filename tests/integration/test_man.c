@@ -25,7 +25,7 @@
 #include <jansson.h>
 
 #include "../testutil.h"
-#include "daemon.h"
+#include "cluster.h"
 
 #define OUT_MAX (1 << 20)
 
@@ -297,54 +297,30 @@ test_man_renders_without_warnings(void **state)
 /* ---- a live master with two workers ------------------------------------ */
 
 struct fx {
-	char *dir;
-	char url_c[600], url_d[600], url_h[600];
+	struct tc_cluster cl;
 	pid_t master, workers[2];
 };
 
 static void
-start_cluster(struct fx *f, const char *format, const char *level)
+start_cluster(struct fx *f, const char *tag, const char *format,
+	      const char *level)
 {
-	char data[700], ready[700], log[700];
-	const char *margs[] = {"--data",       data,	      "--control",
-			       f->url_c,       "--dispatch",  f->url_d,
-			       "--heartbeat",  f->url_h,      "--ready-file",
-			       ready,	       "--log-level", level,
-			       "--log-format", format,	      "--http",
-			       "none",	       NULL};
+	const char *margs[] = {"--log-level", level, "--log-format", format,
+			       "--http", "none", NULL};
+	const char *wargs[] = {"--slots", "2", "--log-level", level,
+			       "--log-format", format, NULL};
 
-	snprintf(f->url_c, sizeof(f->url_c), "ipc://%s/c.ipc", f->dir);
-	snprintf(f->url_d, sizeof(f->url_d), "ipc://%s/d.ipc", f->dir);
-	snprintf(f->url_h, sizeof(f->url_h), "ipc://%s/h.ipc", f->dir);
-	snprintf(data, sizeof(data), "%s/data", f->dir);
-	snprintf(ready, sizeof(ready), "%s/master.ready", f->dir);
-	snprintf(log, sizeof(log), "%s/master.log", f->dir);
-	f->master = td_start("ksched-master", log, margs);
-	if (td_wait_file(ready, f->master, 10000 * tu_slow()))
-		fail_msg("master did not start (log %s)", log);
-	for (int i = 0; i < 2; i++) {
-		char id[16];
-		const char *wargs[] = {
-		    "--id",	    id,	      "--dispatch",  f->url_d,
-		    "--heartbeat",  f->url_h, "--slots",     "2",
-		    "--ready-file", ready,    "--log-level", level,
-		    "--log-format", format,   NULL};
-
-		snprintf(id, sizeof(id), "topw%d", i + 1);
-		snprintf(ready, sizeof(ready), "%s/%s.ready", f->dir, id);
-		snprintf(log, sizeof(log), "%s/%s.log", f->dir, id);
-		f->workers[i] = td_start("ksched-worker", log, wargs);
-		if (td_wait_file(ready, f->workers[i], 10000 * tu_slow()))
-			fail_msg("worker %s did not start (log %s)", id, log);
-	}
+	tc_init(&f->cl, tag);
+	tc_start_master(&f->cl, margs, &f->master);
+	tc_start_worker(&f->cl, "topw1", wargs, &f->workers[0]);
+	tc_start_worker(&f->cl, "topw2", wargs, &f->workers[1]);
 }
 
+/* Both workers, then the master: each must exit cleanly. */
 static void
 stop_cluster(struct fx *f)
 {
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(td_stop(f->workers[i], 10000 * tu_slow()), 0);
-	assert_int_equal(td_stop(f->master, 10000 * tu_slow()), 0);
+	assert_int_equal(tc_stop(f->master, f->workers, 2, 10000), 0);
 }
 
 static int
@@ -352,8 +328,7 @@ setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
-	f->dir = tu_tmpdir("man");
-	start_cluster(f, "text", "info");
+	start_cluster(f, "man", "text", "info");
 	*state = f;
 	return 0;
 }
@@ -364,7 +339,7 @@ teardown(void **state)
 	struct fx *f = *state;
 
 	stop_cluster(f);
-	tu_rmtree(f->dir);
+	tc_remove(&f->cl);
 	free(f);
 	return 0;
 }
@@ -377,7 +352,7 @@ static char *
 ctl(const struct fx *f, const char *args)
 {
 	return run("timeout -k 5 %d '%s/kschedctl' --control '%s' %s",
-		   120 * tu_slow(), td_bindir(), f->url_c, args);
+		   120 * tu_slow(), td_bindir(), f->cl.ctl, args);
 }
 
 /* `kschedctl --json list ARGS`: the ids into ids[0..*n), its next. */
@@ -539,7 +514,7 @@ top_on_pty(const struct fx *f, bool sig)
 		dup2(s, 1);
 		dup2(s, 2);
 		close(m);
-		execl(path, path, "--control", f->url_c, "top", "--interval",
+		execl(path, path, "--control", f->cl.ctl, "top", "--interval",
 		      "200", (char *)NULL);
 		_exit(127);
 	}
@@ -599,7 +574,7 @@ test_progress_plain_when_not_a_tty(void **state)
 	char path[700], args[800], *out;
 	FILE *t;
 
-	snprintf(path, sizeof(path), "%s/tasks.jsonl", f->dir);
+	snprintf(path, sizeof(path), "%s/tasks.jsonl", f->cl.dir);
 	t = fopen(path, "w");
 	assert_non_null(t);
 	for (int i = 0; i < 2500; i++)
@@ -663,17 +638,15 @@ test_log_format_json(void **state)
 	char path[700], *out;
 
 	(void)state;
-	f.dir = tu_tmpdir("logjson");
-	start_cluster(&f, "json", "debug");
+	start_cluster(&f, "logjson", "json", "debug");
 	out = ctl(&f, "submit --kind sim --wait 2>&1");
 	free(out);
 	stop_cluster(&f);
-	snprintf(path, sizeof(path), "%s/master.log", f.dir);
 	/* queue opened, master ready, worker joined, ... */
-	assert_true(json_lines(path, ALL_LEVELS) >= 4);
-	snprintf(path, sizeof(path), "%s/topw1.log", f.dir);
+	assert_true(json_lines(f.cl.log, ALL_LEVELS) >= 4);
+	tc_worker_path(&f.cl, "topw1", "log", path, sizeof(path));
 	assert_true(json_lines(path, ALL_LEVELS) >= 2); /* registered, ... */
-	tu_rmtree(f.dir);
+	tc_remove(&f.cl);
 }
 
 /* --log-level warn: nothing below warn on either daemon. */
@@ -684,16 +657,14 @@ test_log_level_filters(void **state)
 	char path[700], *out;
 
 	(void)state;
-	f.dir = tu_tmpdir("loglevel");
-	start_cluster(&f, "json", "warn");
+	start_cluster(&f, "loglevel", "json", "warn");
 	out = ctl(&f, "submit --kind sim --wait 2>&1");
 	free(out);
 	stop_cluster(&f);
-	snprintf(path, sizeof(path), "%s/master.log", f.dir);
+	json_lines(f.cl.log, "err warn");
+	tc_worker_path(&f.cl, "topw1", "log", path, sizeof(path));
 	json_lines(path, "err warn");
-	snprintf(path, sizeof(path), "%s/topw1.log", f.dir);
-	json_lines(path, "err warn");
-	tu_rmtree(f.dir);
+	tc_remove(&f.cl);
 }
 
 static void

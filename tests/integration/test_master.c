@@ -17,13 +17,12 @@
 #include <nng/protocol/survey0/respond.h>
 
 #include "../testutil.h"
-#include "daemon.h"
+#include "cluster.h"
 #include "ksched.h"
 #include "proto.h"
 
 struct fx {
-	char *dir;
-	char url_c[600], url_d[600], url_h[600], ready[600], log[600];
+	struct tc_cluster cl;
 	pid_t master;
 	nng_socket ctl, disp;
 	const char *dead_after; /* missed surveys before a worker is dead */
@@ -32,18 +31,11 @@ struct fx {
 static void
 start_master(struct fx *f)
 {
-	char data[600];
-	const char *args[] = {"--http", "none", "--data", data, "--control", f->url_c,
-			      "--dispatch", f->url_d, "--heartbeat", f->url_h,
-			      "--ready-file", f->ready, "--heartbeat-interval",
-			      "200", "--dead-after", f->dead_after,
-			      "--log-level", "info", NULL};
+	const char *extra[] = {"--http", "none", "--heartbeat-interval", "200",
+			       "--dead-after", f->dead_after, "--log-level",
+			       "info", NULL};
 
-	snprintf(data, sizeof(data), "%s/data", f->dir);
-	unlink(f->ready);
-	f->master = td_start("ksched-master", f->log, args);
-	if (td_wait_file(f->ready, f->master, 10000 * tu_slow()) != 0)
-		fail_msg("master did not start (log %s)", f->log);
+	tc_start_master(&f->cl, extra, &f->master);
 }
 
 static nng_socket
@@ -70,15 +62,10 @@ setup_with(void **state, const char *dead_after)
 	/* The fake workers here answer no surveys: unless a test is about
 	 * failure detection, give them a long time before they are dead. */
 	f->dead_after = dead_after;
-	f->dir = tu_tmpdir("master");
-	snprintf(f->url_c, sizeof(f->url_c), "ipc://%s/c.ipc", f->dir);
-	snprintf(f->url_d, sizeof(f->url_d), "ipc://%s/d.ipc", f->dir);
-	snprintf(f->url_h, sizeof(f->url_h), "ipc://%s/h.ipc", f->dir);
-	snprintf(f->ready, sizeof(f->ready), "%s/ready", f->dir);
-	snprintf(f->log, sizeof(f->log), "%s/master.log", f->dir);
+	tc_init(&f->cl, "master");
 	start_master(f);
-	f->ctl = dial_req(f->url_c);
-	f->disp = dial_req(f->url_d);
+	f->ctl = dial_req(f->cl.ctl);
+	f->disp = dial_req(f->cl.dsp);
 	*state = f;
 	return 0;
 }
@@ -104,10 +91,7 @@ teardown(void **state)
 	nng_close(f->ctl);
 	nng_close(f->disp);
 	st = td_stop(f->master, 5000 * tu_slow());
-	if (getenv("KSCHED_TEST_KEEP"))
-		fprintf(stderr, "kept %s\n", f->dir);
-	else
-		tu_rmtree(f->dir);
+	tc_remove(&f->cl);
 	free(f);
 	/* A clean stop exits 0. */
 	return st == 0 ? 0 : -1;
@@ -412,7 +396,7 @@ test_master_survives_bad_input(void **state)
 	ksched__proto_reply_free(rep);
 	/* Oversized: 65 MiB; nng drops it, the master stays. */
 	{
-		nng_socket big = dial_req(f->url_c);
+		nng_socket big = dial_req(f->cl.ctl);
 		size_t n = (size_t)65 << 20;
 		void *huge = calloc(1, n);
 		nng_socket_set_ms(big, NNG_OPT_RECVTIMEO, 500);
@@ -422,7 +406,7 @@ test_master_survives_bad_input(void **state)
 	}
 	/* Garbage heartbeats. */
 	assert_int_equal(nng_respondent0_open(&resp), 0);
-	assert_int_equal(nng_dial(resp, f->url_h, NULL, 0), 0);
+	assert_int_equal(nng_dial(resp, f->cl.hbt, NULL, 0), 0);
 	nng_socket_set_ms(resp, NNG_OPT_RECVTIMEO, 2000 * tu_slow());
 	for (int i = 0; i < 5; i++) {
 		void *sv;

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "../testutil.h"
-#include "daemon.h"
+#include "cluster.h"
 #include "ksched.h"
 #include "ksched/client.h"
 
@@ -22,35 +22,19 @@ static const int64_t est[N] = {600, 100, 500, 200, 400, 300};
 static void
 run_order(const char *policy, int order[N])
 {
-	char *dir = tu_tmpdir("policy");
-	char ctl[600], dsp[600], hbt[600], data[600], mready[600], mlog[600];
-	char wready[600], wlog[600], env[700], num[N][8], path[700];
-	const char *margs[] = {"--http", "none", "--data", data, "--control", ctl, "--dispatch",
-			       dsp, "--heartbeat", hbt, "--ready-file", mready,
-			       "--policy", policy, NULL};
-	const char *wargs[] = {"--id", "w", "--slots", "1", "--cpu", "1000",
-			       "--dispatch", dsp, "--heartbeat", hbt,
-			       "--ready-file", wready, NULL};
+	struct tc_cluster cl;
+	char env[700], num[N][8], path[700];
+	const char *margs[] = {"--http", "none", "--policy", policy, NULL};
+	const char *wargs[] = {"--slots", "1", "--cpu", "1000", NULL};
 	ksched_client *c;
-	uint64_t ids[N], remaining = 1;
+	uint64_t ids[N];
 	pid_t master, worker;
-	int64_t end;
 	FILE *f;
 
-	snprintf(ctl, sizeof(ctl), "ipc://%s/c.ipc", dir);
-	snprintf(dsp, sizeof(dsp), "ipc://%s/d.ipc", dir);
-	snprintf(hbt, sizeof(hbt), "ipc://%s/h.ipc", dir);
-	snprintf(data, sizeof(data), "%s/data", dir);
-	snprintf(mready, sizeof(mready), "%s/master.ready", dir);
-	snprintf(mlog, sizeof(mlog), "%s/master.log", dir);
-	snprintf(wready, sizeof(wready), "%s/w.ready", dir);
-	snprintf(wlog, sizeof(wlog), "%s/w.log", dir);
-	snprintf(env, sizeof(env), "D=%s", dir);
-	master = td_start("ksched-master", mlog, margs);
-	if (td_wait_file(mready, master, 10000 * tu_slow()))
-		fail_msg("master with policy %s did not start (log %s)",
-			 policy, mlog);
-	assert_int_equal(ksched_client_open(ctl, &c), KSCHED_OK);
+	tc_init(&cl, "policy");
+	snprintf(env, sizeof(env), "D=%s", cl.dir);
+	tc_start_master(&cl, margs, &master);
+	assert_int_equal(ksched_client_open(cl.ctl, &c), KSCHED_OK);
 	for (int i = 0; i < N; i++) {
 		const char *argv[] = {"/bin/sh", "-c", "echo $N >> $D/order",
 				      NULL};
@@ -71,25 +55,17 @@ run_order(const char *policy, int order[N])
 		ksched_task_free(t);
 	}
 	/* Only now a worker: everything is queued when placement starts. */
-	worker = td_start("ksched-worker", wlog, wargs);
-	if (td_wait_file(wready, worker, 10000 * tu_slow()))
-		fail_msg("worker did not register (log %s)", wlog);
-	end = td_now_ms() + 20000 * tu_slow();
-	while (remaining && td_now_ms() < end)
-		assert_int_equal(ksched_client_wait(c, ids, N, false, 1000,
-						    &remaining),
-				 KSCHED_OK);
-	assert_int_equal(remaining, 0);
-	snprintf(path, sizeof(path), "%s/order", dir);
+	tc_start_worker(&cl, "w", wargs, &worker);
+	tc_wait_all(c, ids, N, 20000);
+	snprintf(path, sizeof(path), "%s/order", cl.dir);
 	f = fopen(path, "r");
 	assert_non_null(f);
 	for (int i = 0; i < N; i++)
 		assert_int_equal(fscanf(f, "%d", &order[i]), 1);
 	fclose(f);
 	ksched_client_close(c);
-	assert_int_equal(td_stop(worker, 10000 * tu_slow()), 0);
-	assert_int_equal(td_stop(master, 10000 * tu_slow()), 0);
-	tu_rmtree(dir);
+	assert_int_equal(tc_stop(master, &worker, 1, 10000), 0);
+	tc_remove(&cl);
 }
 
 static void
@@ -167,38 +143,24 @@ test_policies_broken_plugin_refused(void **state)
 static void
 test_policies_selector_routes_by_label(void **state)
 {
-	char *dir = tu_tmpdir("policy");
-	char ctl[600], dsp[600], hbt[600], data[600], mr[600], r[2][600];
-	const char *margs[] = {"--http", "none", "--data", data, "--control", ctl, "--dispatch",
-			       dsp, "--heartbeat", hbt, "--ready-file", mr,
-			       NULL};
+	struct tc_cluster cl;
+	const char *margs[] = {"--http", "none", NULL};
 	const char *zones[2] = {"zone=a", "zone=b"}, *ids[2] = {"wa", "wb"};
 	struct ksched_worker_status *ws;
 	struct ksched_task_status st;
 	pid_t master, w[2];
 	ksched_client *c;
-	uint64_t tid[6], remaining = 1;
+	uint64_t tid[6];
 	size_t nw;
-	int64_t end;
 
 	(void)state;
-	snprintf(ctl, sizeof(ctl), "ipc://%s/c.ipc", dir);
-	snprintf(dsp, sizeof(dsp), "ipc://%s/d.ipc", dir);
-	snprintf(hbt, sizeof(hbt), "ipc://%s/h.ipc", dir);
-	snprintf(data, sizeof(data), "%s/data", dir);
-	snprintf(mr, sizeof(mr), "%s/m.ready", dir);
-	master = td_start("ksched-master", NULL, margs);
-	assert_int_equal(td_wait_file(mr, master, 10000 * tu_slow()), 0);
+	tc_init(&cl, "policy");
+	tc_start_master(&cl, margs, &master);
 	for (int i = 0; i < 2; i++) {
-		const char *wargs[] = {"--id", ids[i], "--label", zones[i],
-				       "--dispatch", dsp, "--heartbeat", hbt,
-				       "--ready-file", r[i], NULL};
-		snprintf(r[i], sizeof(r[i]), "%s/%s.ready", dir, ids[i]);
-		w[i] = td_start("ksched-worker", NULL, wargs);
-		assert_int_equal(td_wait_file(r[i], w[i], 10000 * tu_slow()),
-				 0);
+		const char *wargs[] = {"--label", zones[i], NULL};
+		tc_start_worker(&cl, ids[i], wargs, &w[i]);
 	}
-	assert_int_equal(ksched_client_open(ctl, &c), KSCHED_OK);
+	assert_int_equal(ksched_client_open(cl.ctl, &c), KSCHED_OK);
 	for (int i = 0; i < 6; i++) {
 		const char *argv[] = {"/bin/true"};
 		char salt[8];
@@ -217,12 +179,7 @@ test_policies_selector_routes_by_label(void **state)
 				 KSCHED_OK);
 		ksched_task_free(t);
 	}
-	end = td_now_ms() + 20000 * tu_slow();
-	while (remaining && td_now_ms() < end)
-		assert_int_equal(ksched_client_wait(c, tid, 5, false, 1000,
-						    &remaining),
-				 KSCHED_OK);
-	assert_int_equal(remaining, 0);
+	tc_wait_all(c, tid, 5, 20000);
 	assert_int_equal(ksched_client_workers(c, &ws, &nw), KSCHED_OK);
 	for (size_t i = 0; i < nw; i++)
 		assert_int_equal(ws[i].completed,
@@ -233,10 +190,8 @@ test_policies_selector_routes_by_label(void **state)
 	print_message("pending: %s\n", st.pending_reason);
 	assert_non_null(strstr(st.pending_reason, "labels"));
 	ksched_client_close(c);
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(td_stop(w[i], 10000 * tu_slow()), 0);
-	assert_int_equal(td_stop(master, 10000 * tu_slow()), 0);
-	tu_rmtree(dir);
+	assert_int_equal(tc_stop(master, w, 2, 10000), 0);
+	tc_remove(&cl);
 }
 
 int
