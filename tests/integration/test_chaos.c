@@ -45,7 +45,7 @@
 #include <cmocka.h>
 
 #include "../testutil.h"
-#include "daemon.h"
+#include "cluster.h"
 #include "ksched.h"
 #include "ksched/client.h"
 
@@ -67,8 +67,7 @@
 enum kind { K_OK, K_FAIL_ONCE, K_TIMEOUT_ONCE, K_KINDS };
 
 struct fx {
-	char *dir;
-	char ctl[600], dsp[600], hbt[600], mlog[600];
+	struct tc_cluster cl;
 	pid_t master;
 	pid_t w[NW];
 	char wid[NW][16]; /* ids of the live workers */
@@ -87,39 +86,23 @@ struct fx {
 static void
 start_master(struct fx *f)
 {
-	char data[640], ready[640];
-	const char *args[] = {"--http", "none", "--data", data, "--control", f->ctl,
-			      "--dispatch", f->dsp, "--heartbeat", f->hbt,
-			      "--ready-file", ready, "--sync", "strict",
-			      "--heartbeat-interval", HB_ARG, "--dead-after",
-			      "3", "--lease", "5000", "--log-level", "info",
-			      NULL};
+	const char *extra[] = {"--http", "none", "--sync", "strict",
+			       "--heartbeat-interval", HB_ARG, "--dead-after",
+			       "3", "--lease", "5000", "--log-level", "info",
+			       NULL};
 
-	snprintf(data, sizeof(data), "%s/data", f->dir);
-	snprintf(ready, sizeof(ready), "%s/master.ready", f->dir);
-	unlink(ready);
-	f->master = td_start("ksched-master", f->mlog, args);
-	if (td_wait_file(ready, f->master, 10000 * tu_slow()))
-		fail_msg("master did not start (log %s)", f->mlog);
+	tc_start_master(&f->cl, extra, &f->master);
 }
 
 /* Start a worker with a new id in live slot i. */
 static void
 start_worker(struct fx *f, int i)
 {
-	char ready[640], log[640];
-	const char *args[] = {"--id", f->wid[i], "--cpu", "8000", "--mem",
-			      "4096", "--slots", SLOTS_ARG, "--dispatch",
-			      f->dsp, "--heartbeat", f->hbt, "--ready-file",
-			      ready, "--log-level", "info", NULL};
+	const char *extra[] = {"--cpu", "8000", "--mem", "4096", "--slots",
+			       SLOTS_ARG, "--log-level", "info", NULL};
 
 	snprintf(f->wid[i], sizeof(f->wid[i]), "w%d", f->next_w++);
-	snprintf(ready, sizeof(ready), "%s/%s.ready", f->dir, f->wid[i]);
-	snprintf(log, sizeof(log), "%s/%s.log", f->dir, f->wid[i]);
-	f->w[i] = td_start("ksched-worker", log, args);
-	if (td_wait_file(ready, f->w[i], 10000 * tu_slow()))
-		fail_msg("worker %s did not register (log %s)", f->wid[i],
-			 log);
+	tc_start_worker(&f->cl, f->wid[i], extra, &f->w[i]);
 }
 
 /* Print the end of a log (on failure, before the directory goes). */
@@ -148,21 +131,17 @@ setup(void **state)
 	char p[640];
 	const char *s = getenv("KSCHED_CHAOS_SEED");
 
-	f->dir = tu_tmpdir("chaos");
+	tc_init(&f->cl, "chaos");
 	f->seed = strtoull(s ? s : DEFAULT_SEED, NULL, 10);
-	snprintf(f->ctl, sizeof(f->ctl), "ipc://%s/c.ipc", f->dir);
-	snprintf(f->dsp, sizeof(f->dsp), "ipc://%s/d.ipc", f->dir);
-	snprintf(f->hbt, sizeof(f->hbt), "ipc://%s/h.ipc", f->dir);
-	snprintf(f->mlog, sizeof(f->mlog), "%s/master.log", f->dir);
-	snprintf(p, sizeof(p), "%s/runs", f->dir);
+	snprintf(p, sizeof(p), "%s/runs", f->cl.dir);
 	mkdir(p, 0755);
-	snprintf(p, sizeof(p), "%s/mark", f->dir);
+	snprintf(p, sizeof(p), "%s/mark", f->cl.dir);
 	mkdir(p, 0755);
 	*state = f;
 	start_master(f);
 	for (int i = 0; i < NW; i++)
 		start_worker(f, i);
-	assert_int_equal(ksched_client_open(f->ctl, &f->c), KSCHED_OK);
+	assert_int_equal(ksched_client_open(f->cl.ctl, &f->c), KSCHED_OK);
 	return 0;
 }
 
@@ -172,15 +151,8 @@ teardown(void **state)
 	struct fx *f = *state;
 
 	ksched_client_close(f->c);
-	for (int i = 0; i < NW; i++)
-		if (f->w[i] > 0)
-			td_stop(f->w[i], 15000 * tu_slow());
-	if (f->master > 0)
-		td_stop(f->master, 10000 * tu_slow());
-	if (getenv("KSCHED_TEST_KEEP"))
-		fprintf(stderr, "kept %s\n", f->dir);
-	else
-		tu_rmtree(f->dir);
+	(void)tc_stop(f->master, f->w, NW, 15000);
+	tc_remove(&f->cl);
 	free(f);
 	return 0;
 }
@@ -264,7 +236,7 @@ make_task(struct fx *f, int n)
 	else
 		snprintf(script, sizeof(script), "%s", RUN_LINE "echo $1");
 	snprintf(num, sizeof(num), "%d", n);
-	snprintf(env, sizeof(env), "D=%s", f->dir);
+	snprintf(env, sizeof(env), "D=%s", f->cl.dir);
 	assert_int_equal(ksched_task_new(&t), KSCHED_OK);
 	assert_int_equal(ksched_task_set_argv(t, 5, argv), KSCHED_OK);
 	assert_int_equal(ksched_task_add_env(t, env), KSCHED_OK);
@@ -341,10 +313,10 @@ fail_unsettled(struct fx *f)
 	print_message("chaos: the master %s (%s)\n",
 		      e ? "does not answer" : "answers",
 		      e ? ksched_client_last_error(f->c) : "stats ok");
-	log_tail(f->mlog, 4096);
+	log_tail(f->cl.log, 4096);
 	for (int i = 0; i < NW; i++) {
 		char p[700];
-		snprintf(p, sizeof(p), "%s/%s.log", f->dir, f->wid[i]);
+		snprintf(p, sizeof(p), "%s/%s.log", f->cl.dir, f->wid[i]);
 		log_tail(p, 1024);
 	}
 	fail_msg("workers did not register again within 15 s of master "
@@ -361,7 +333,7 @@ restart_master(struct fx *f)
 	while (!workers_settled(f, false) && td_now_ms() < end)
 		td_sleep_ms(20);
 	if (!workers_settled(f, false)) {
-		log_tail(f->mlog, 4096);
+		log_tail(f->cl.log, 4096);
 		fail_msg("the master still lists a killed worker after 5 s");
 	}
 	td_kill(f->master);
@@ -382,7 +354,7 @@ restart_master(struct fx *f)
 static void
 fail_run(struct fx *f, const char *why, const struct ksched_stats *s)
 {
-	log_tail(f->mlog, 6000);
+	log_tail(f->cl.log, 6000);
 	fail_msg("%s: pending %llu ready %llu leased %llu succeeded %llu "
 		 "dead %llu canceled %llu (worker kills %d, master kills %d)",
 		 why, (unsigned long long)s->counts[KSCHED_STATE_PENDING],
@@ -614,7 +586,7 @@ count_runs(struct fx *f)
 		FILE *fp;
 		int ch;
 
-		snprintf(p, sizeof(p), "%s/runs/%d", f->dir, i);
+		snprintf(p, sizeof(p), "%s/runs/%d", f->cl.dir, i);
 		f->runs[i] = 0;
 		fp = fopen(p, "r");
 		while (fp && (ch = getc(fp)) != EOF)
@@ -635,7 +607,7 @@ struct mlog {
 static void
 read_master_log(struct fx *f, struct mlog *ml)
 {
-	FILE *fp = fopen(f->mlog, "r");
+	FILE *fp = fopen(f->cl.log, "r");
 	char *line = NULL;
 	size_t cap = 0;
 
@@ -668,7 +640,7 @@ check_store(struct fx *f, const uint64_t per[KSCHED_STATE_COUNT])
 	ksched_store *s;
 	ksched_queue *q;
 
-	snprintf(data, sizeof(data), "%s/data", f->dir);
+	snprintf(data, sizeof(data), "%s/data", f->cl.dir);
 	if (ksched_store_open(data, KSCHED_SYNC_NONE, &s, err, sizeof(err)))
 		fail_msg("cannot open the store: %s", err);
 	assert_int_equal(ksched_queue_open(s, 1, &q), KSCHED_OK);
