@@ -2,8 +2,9 @@
  * A real cluster for integration tests: a temp dir with the master's three
  * ipc:// sockets in it, ksched-master and ksched-worker started with the
  * flags every test gives them plus the test's own (a NULL-terminated array
- * appended to the defaults), the "http=HOST:PORT" of a ready file, waiting
- * for tasks, and a teardown that stops every PID and removes the dir.
+ * appended to the defaults), the "http=HOST:PORT" of a ready file, exec
+ * tasks submitted and waited for, and a teardown that stops every PID and
+ * removes the dir (kept, and named, when KSCHED_TEST_KEEP is set).
  * Header-only; include after testutil.h and cmocka.h.
  */
 #ifndef KSCHED_TEST_CLUSTER_H
@@ -174,6 +175,22 @@ tc_remove(struct tc_cluster *cl)
 	cl->dir = NULL;
 }
 
+/*
+ * A fixture's end: close the client c (NULL for none), stop the daemons as
+ * tc_stop does, then tc_remove.  What tc_stop returns.
+ */
+static inline int
+tc_down(struct tc_cluster *cl, ksched_client *c, pid_t master,
+	const pid_t *workers, int n, int worker_ms)
+{
+	int rc;
+
+	ksched_client_close(c);
+	rc = tc_stop(master, workers, n, worker_ms);
+	tc_remove(cl);
+	return rc;
+}
+
 /* An exec task: argv a0 [a1 [a2]], cpu_milli and mem_mb; the caller frees. */
 static inline ksched_task *
 tc_exec_task(const char *a0, const char *a1, const char *a2, int64_t cpu,
@@ -187,6 +204,19 @@ tc_exec_task(const char *a0, const char *a1, const char *a2, int64_t cpu,
 	assert_int_equal(ksched_task_set_argv(t, argc, argv), KSCHED_OK);
 	ksched_task_set_resources(t, cpu, mem, 0);
 	return t;
+}
+
+/* Submit the one task t, then free it; its id. */
+static inline uint64_t
+tc_submit(ksched_client *c, ksched_task *t)
+{
+	const ksched_task *one = t;
+	uint64_t id = 0;
+
+	assert_int_equal(ksched_client_submit(c, &one, 1, &id, NULL),
+			 KSCHED_OK);
+	ksched_task_free(t);
+	return id;
 }
 
 /* Wait (bounded by timeout_ms, scaled) until the n tasks are final. */

@@ -150,9 +150,7 @@ teardown(void **state)
 {
 	struct fx *f = *state;
 
-	ksched_client_close(f->c);
-	(void)tc_stop(f->master, f->w, NW, 15000);
-	tc_remove(&f->cl);
+	(void)tc_down(&f->cl, f->c, f->master, f->w, NW, 15000);
 	free(f);
 	return 0;
 }

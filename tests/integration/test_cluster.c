@@ -53,11 +53,8 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	int rc;
+	int rc = tc_down(&f->cl, f->c, f->master, f->workers, NWORKERS, 10000);
 
-	ksched_client_close(f->c);
-	rc = tc_stop(f->master, f->workers, NWORKERS, 10000);
-	tc_remove(&f->cl);
 	free(f);
 	return rc;
 }
@@ -208,11 +205,7 @@ test_cluster_too_big_stays_pending(void **state)
 	int64_t end = td_now_ms() + 5000 * tu_slow();
 
 	ksched_task_set_resources(t, 64000, 16, 0);
-	assert_int_equal(ksched_client_submit(f->c,
-					      (const ksched_task *const *)&t,
-					      1, &id, NULL),
-			 KSCHED_OK);
-	ksched_task_free(t);
+	id = tc_submit(f->c, t);
 	assert_int_equal(ksched_client_wait(f->c, &id, 1, false, 1000,
 					    &remaining),
 			 KSCHED_OK);
@@ -247,11 +240,7 @@ test_cluster_gang_on_distinct_workers(void **state)
 	assert_int_equal(ksched_task_add_env(t, env), 0);
 	ksched_task_set_nodes(t, 3);
 	ksched_task_set_resources(t, 500, 16, 0);
-	assert_int_equal(ksched_client_submit(f->c,
-					      (const ksched_task *const *)&t,
-					      1, &id, NULL),
-			 KSCHED_OK);
-	ksched_task_free(t);
+	id = tc_submit(f->c, t);
 	tc_wait_all(f->c, &id, 1, 30000);
 	for (int r = 0; r < 3; r++) {
 		FILE *fp;

@@ -159,19 +159,6 @@ exec_task(const char *a0, const char *a1, const char *a2)
 	return t;
 }
 
-static uint64_t
-submit(struct fx *f, ksched_task *t)
-{
-	uint64_t id = 0;
-
-	assert_int_equal(ksched_client_submit(f->c,
-					      (const ksched_task *const *)&t,
-					      1, &id, NULL),
-			 KSCHED_OK);
-	ksched_task_free(t);
-	return id;
-}
-
 /* Poll (bounded) until task id is in state want. */
 static void
 await_state(struct fx *f, uint64_t id, enum ksched_state want)
@@ -219,24 +206,25 @@ submit_tasks(struct fx *f)
 	ksched_task *t;
 
 	for (int i = 0; i < NBUSY; i++)
-		(void)submit(f, exec_task("/bin/sleep", "0.3", NULL));
+		(void)tc_submit(f->c, exec_task("/bin/sleep", "0.3", NULL));
 	submit_canceled(f);
 	for (int i = 0; i < NOK; i++) {
 		snprintf(arg[i], sizeof(arg[i]), "ok %d", i);
-		f->ok[i] = submit(f, exec_task("/bin/echo", arg[i], NULL));
+		f->ok[i] = tc_submit(f->c,
+				     exec_task("/bin/echo", arg[i], NULL));
 	}
 	/* Fails twice (one retry), then is dead. */
 	t = exec_task("/bin/sh", "-c", "echo no >&2; exit 3");
 	ksched_task_set_retry(t, 1, 50, 50);
-	f->dead = submit(f, t);
+	f->dead = tc_submit(f->c, t);
 	/* No worker has 64 cores: it stays ready, and says why. */
 	t = exec_task("/bin/echo", "big", NULL);
 	ksched_task_set_resources(t, 64000, 64, 0);
-	f->big = submit(f, t);
+	f->big = tc_submit(f->c, t);
 	/* Runs while the browser looks (the worker stops it at teardown). */
 	t = exec_task("/bin/sleep", "120", NULL);
 	ksched_task_set_timeout_ms(t, 300000);
-	f->slow = submit(f, t);
+	f->slow = tc_submit(f->c, t);
 	for (int i = 0; i < NOK; i++)
 		await_state(f, f->ok[i], KSCHED_STATE_SUCCEEDED);
 	await_state(f, f->dead, KSCHED_STATE_DEAD);

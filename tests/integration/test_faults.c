@@ -63,9 +63,7 @@ teardown(void **state)
 {
 	struct fx *f = *state;
 
-	ksched_client_close(f->c);
-	(void)tc_stop(f->master, f->workers, NW, 15000);
-	tc_remove(&f->cl);
+	(void)tc_down(&f->cl, f->c, f->master, f->workers, NW, 15000);
 	free(f);
 	return 0;
 }
@@ -77,7 +75,6 @@ sh_task(struct fx *f, const char *script, int64_t timeout_ms, int retries)
 	char env[700];
 	const char *argv[3] = {"/bin/sh", "-c", script};
 	ksched_task *t;
-	uint64_t id;
 
 	snprintf(env, sizeof(env), "D=%s", f->cl.dir);
 	assert_int_equal(ksched_task_new(&t), 0);
@@ -87,12 +84,7 @@ sh_task(struct fx *f, const char *script, int64_t timeout_ms, int retries)
 	ksched_task_set_timeout_ms(t, timeout_ms);
 	ksched_task_set_retry(t, retries, 100, 200);
 	ksched_task_set_cache(t, true, 0);
-	assert_int_equal(ksched_client_submit(f->c,
-					      (const ksched_task *const *)&t,
-					      1, &id, NULL),
-			 KSCHED_OK);
-	ksched_task_free(t);
-	return id;
+	return tc_submit(f->c, t);
 }
 
 static struct ksched_task_status
@@ -341,11 +333,7 @@ test_faults_master_killed_and_restarted(void **state)
 							 : i == 1 ? "b"
 								  : "c"),
 				 0);
-		assert_int_equal(ksched_client_submit(
-					 f->c, (const ksched_task *const *)&t,
-					 1, &big[i], NULL),
-				 KSCHED_OK);
-		ksched_task_free(t);
+		big[i] = tc_submit(f->c, t);
 	}
 	td_kill(f->master);
 	start_master(f);

@@ -75,11 +75,8 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	int rc;
+	int rc = tc_down(&f->cl, f->c, f->master, f->workers, 2, 10000);
 
-	ksched_client_close(f->c);
-	rc = tc_stop(f->master, f->workers, 2, 10000);
-	tc_remove(&f->cl);
 	free(f);
 	return rc;
 }
@@ -199,7 +196,7 @@ static void
 submit_work(struct fx *f)
 {
 	const ksched_task *ts[NTASKS];
-	ksched_task *t[NTASKS], *big;
+	ksched_task *t[NTASKS];
 	char arg[32];
 
 	for (int i = 0; i < NTASKS; i++) {
@@ -211,10 +208,7 @@ submit_work(struct fx *f)
 	for (int i = 0; i < NTASKS; i++)
 		ksched_task_free(t[i]);
 	tc_wait_all(f->c, f->ids, NTASKS, 20000);
-	big = exec_task("big", 8000);
-	ts[0] = big;
-	assert_int_equal(ksched_client_submit(f->c, ts, 1, &f->big, NULL), 0);
-	ksched_task_free(big);
+	f->big = tc_submit(f->c, exec_task("big", 8000));
 }
 
 /* Until a dispatch has looked at the big task (bounded). */

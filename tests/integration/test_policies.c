@@ -48,11 +48,7 @@ run_order(const char *policy, int order[N])
 		assert_int_equal(ksched_task_add_env(t, nenv), 0);
 		ksched_task_set_est_runtime_ms(t, est[i]);
 		ksched_task_set_resources(t, 500, 0, 0);
-		assert_int_equal(ksched_client_submit(
-					 c, (const ksched_task *const *)&t, 1,
-					 &ids[i], NULL),
-				 KSCHED_OK);
-		ksched_task_free(t);
+		ids[i] = tc_submit(c, t);
 	}
 	/* Only now a worker: everything is queued when placement starts. */
 	tc_start_worker(&cl, "w", wargs, &worker);
@@ -173,11 +169,7 @@ test_policies_selector_routes_by_label(void **state)
 		assert_int_equal(ksched_task_add_selector(t, "zone",
 							  i < 5 ? "b" : "c"),
 				 0);
-		assert_int_equal(ksched_client_submit(
-					 c, (const ksched_task *const *)&t, 1,
-					 &tid[i], NULL),
-				 KSCHED_OK);
-		ksched_task_free(t);
+		tid[i] = tc_submit(c, t);
 	}
 	tc_wait_all(c, tid, 5, 20000);
 	assert_int_equal(ksched_client_workers(c, &ws, &nw), KSCHED_OK);
