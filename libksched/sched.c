@@ -290,6 +290,7 @@ sort_old_leases(ksched_sched *s, int64_t now)
 		cursor = next;
 	} while (!e && next);
 	s->adopt_until = now + s->cfg.adopt_window_ms;
+	s->adopting = s->prior.n > 0;
 	return e;
 }
 
@@ -736,7 +737,8 @@ adopt_part(ksched_sched *s, struct tinfo *t, uint32_t index, uint32_t rank,
 	t->worker = t->gw[0];
 	t->token = info->token;
 	t->deadline = info->due;
-	ksched__u64map_del(&s->prior, t->id);
+	if (ksched__u64map_del(&s->prior, t->id))
+		s->adopted++;
 	if (ksched__sched_flight_register(s, t))
 		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track key\" task=%llu",
 		     (unsigned long long)t->id);
@@ -777,7 +779,8 @@ adopt(ksched_sched *s, uint32_t index, uint64_t id, const uint32_t *rank)
 	t->worker = index;
 	t->token = info.token;
 	t->deadline = info.due;
-	ksched__u64map_del(&s->prior, id);
+	if (ksched__u64map_del(&s->prior, id))
+		s->adopted++;
 	if (ksched__sched_flight_register(s, t))
 		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track key\" task=%llu",
 		     (unsigned long long)id);
@@ -892,10 +895,11 @@ close_adoption(ksched_sched *s, int64_t now)
 			back++;
 	ksched__u64map_free(&s->prior);
 	ksched__u64map_init(&s->prior);
+	s->adopting = false;
 	KLOG(KSCHED_LOG_NOTICE,
 	     "msg=\"unreported leases from before the restart handed back\" "
-	     "count=%llu",
-	     (unsigned long long)back);
+	     "count=%llu adopted=%llu",
+	     (unsigned long long)back, (unsigned long long)s->adopted);
 }
 
 size_t
@@ -1145,13 +1149,13 @@ ksched_sched_tick(ksched_sched *s, int64_t now, int64_t *next)
 		}
 		/* t left the running map: slot i holds another entry. */
 	}
-	if (!e && s->prior.n && now >= s->adopt_until)
+	if (!e && s->adopting && now >= s->adopt_until)
 		close_adoption(s, now);
 	if (!e)
 		e = ksched_queue_expire(s->q, now, NULL, NULL);
 	if (next) {
 		*next = ksched_queue_next_due(s->q);
-		if (s->prior.n && s->adopt_until < *next)
+		if (s->adopting && s->adopt_until < *next)
 			*next = s->adopt_until;
 	}
 	return e;

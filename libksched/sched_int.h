@@ -64,6 +64,8 @@ struct ksched_sched {
 	struct u64map cancels;	/* canceled while running: id -> worker+1 */
 	struct u64map prior;	/* leases from before a restart, unreported */
 	int64_t adopt_until;	/* until when they may be reported */
+	bool adopting;		/* the window is open */
+	uint64_t adopted;	/* leases of `prior` adopted so far */
 	uint64_t *scan;
 	struct ksched_sched_stats st;
 	ksched_policy *policy;

@@ -251,7 +251,7 @@ test_restart_dead_holder_retried_in_window(void **state)
 	assert_true(ms < 30000);
 	assert_int_equal(count_lines(f, "lost.runs"), 2);
 	assert_int_equal(st.attempts, 1);
-	assert_true(master_logged(f, "from before the restart handed back"));
+	assert_true(master_logged(f, "handed back\" count=1 adopted=0"));
 }
 
 /*
@@ -279,6 +279,7 @@ test_restart_gang_adopted(void **state)
 	assert_int_equal(count_lines(f, "gang.1"), 1);
 	assert_int_equal(st.attempts, 1);
 	assert_true(master_logged(f, "gang adopted"));
+	assert_true(master_logged(f, "handed back\" count=0 adopted=1"));
 }
 
 int
