@@ -186,6 +186,8 @@ ksched__sched_stop_running(ksched_sched *s, struct tinfo *t,
 		return;
 	for (uint32_t r = 0; r < parts; r++) {
 		uint32_t w = t->gw ? t->gw[r] : (uint32_t)t->worker;
+		if (w == KSCHED__PART_DONE)
+			continue; /* ended while the master was down */
 		ksched__sched_event(s, KSCHED_EV_TASK_FINISHED, t, w,
 				    how == KSCHED_OUTCOME_COMPLETED, s->now);
 		ksched_members_release(s->members, w, &t->need, how);
@@ -601,7 +603,7 @@ static void
 cancel_parts(ksched_sched *s, const struct tinfo *t)
 {
 	if (t->gw && ksched__u64map_put(&s->cancels, t->id,
-					(void *)(uintptr_t)(t->gw[0] + 1)))
+					(void *)(uintptr_t)(t->worker + 1)))
 		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track cancel\" task=%llu",
 		     (unsigned long long)t->id);
 }
@@ -671,15 +673,15 @@ ksched__sched_lease_for(const ksched_sched *s, const struct tinfo *t)
 				 : s->cfg.lease_ms;
 }
 
-/* A gang's part not reported yet (t->gw while it is pieced together). */
-#define NO_PART UINT32_MAX
+#define NO_PART KSCHED__PART_NONE
+#define DONE_PART KSCHED__PART_DONE
 
-/* The worker of the first part reported of gang t being pieced together. */
+/* The first worker still running a part of gang t, or NO_PART. */
 static uint32_t
-first_part(const struct tinfo *t)
+first_worker(const struct tinfo *t)
 {
 	for (int64_t r = 0; r < t->nodes; r++)
-		if (t->gw[r] != NO_PART)
+		if (t->gw[r] < DONE_PART)
 			return t->gw[r];
 	return NO_PART;
 }
@@ -689,61 +691,88 @@ static void
 release_parts(ksched_sched *s, const struct tinfo *t, uint32_t k)
 {
 	for (uint32_t r = 0; r < k; r++)
-		ksched_members_release(s->members, t->gw[r], &t->need,
-				       KSCHED_OUTCOME_NONE);
+		if (t->gw[r] < DONE_PART)
+			ksched_members_release(s->members, t->gw[r], &t->need,
+					       KSCHED_OUTCOME_NONE);
 }
 
 /*
- * Part `rank` of gang t (leased before the restart, per info) runs on
- * worker index.  Once every part is known the gang runs again as if placed
- * here: resources counted on each part's worker, reports accepted.
+ * Whether a part of gang t may be pieced back now: a lease from before the
+ * restart, within the window.  Makes the table of its parts if needed.
  */
+static bool
+gang_table(ksched_sched *s, struct tinfo *t)
+{
+	uint32_t k = (uint32_t)t->nodes;
+
+	if (!ksched__u64map_get(&s->prior, t->id) || s->now >= s->adopt_until)
+		return false;
+	if (t->gw)
+		return true;
+	t->gw = ksched__malloc(k * sizeof(*t->gw));
+	t->gdone = ksched__calloc(k, 1);
+	if (!t->gw || !t->gdone) {
+		ksched__free(t->gw);
+		ksched__free(t->gdone);
+		t->gw = NULL;
+		t->gdone = NULL;
+		return false;
+	}
+	for (uint32_t r = 0; r < k; r++)
+		t->gw[r] = NO_PART;
+	t->ngseen = 0;
+	t->ngdone = 0;
+	return true;
+}
+
+/*
+ * Every part of gang t (leased before the restart, per info) is known: it
+ * runs again as if placed here, resources counted on each running part's
+ * worker, reports accepted.  False if it cannot (no room any more: the
+ * window's end hands it back).  If every part ended already, nothing runs
+ * and the caller completes the gang.
+ */
+static bool
+gang_whole(ksched_sched *s, struct tinfo *t, const struct ksched_task_info *info)
+{
+	uint32_t k = (uint32_t)t->nodes, w = first_worker(t), r;
+
+	for (r = 0; r < k; r++)
+		if (t->gw[r] < DONE_PART &&
+		    ksched_members_alloc(s->members, t->gw[r], &t->need))
+			break;
+	if (r < k ||
+	    (w != NO_PART && ksched__u64map_put(&s->running, t->id, t))) {
+		release_parts(s, t, r);
+		return false;
+	}
+	if (ksched__u64map_del(&s->prior, t->id))
+		s->adopted++;
+	KLOG(KSCHED_LOG_NOTICE,
+	     "msg=\"gang adopted\" task=%llu parts=%u done=%u",
+	     (unsigned long long)t->id, k, t->ngdone);
+	if (w == NO_PART)
+		return true;
+	t->worker = w;
+	t->token = info->token;
+	t->deadline = info->due;
+	if (ksched__sched_flight_register(s, t))
+		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track key\" task=%llu",
+		     (unsigned long long)t->id);
+	return true;
+}
+
+/* Part `rank` of gang t, leased before the restart, runs on worker index. */
 static void
 adopt_part(ksched_sched *s, struct tinfo *t, uint32_t index, uint32_t rank,
 	   const struct ksched_task_info *info)
 {
-	uint32_t k = (uint32_t)t->nodes, r;
-
-	if (rank >= k || !ksched__u64map_get(&s->prior, t->id) ||
-	    s->now >= s->adopt_until)
-		return;
-	if (!t->gw) {
-		t->gw = ksched__malloc(k * sizeof(*t->gw));
-		t->gdone = ksched__calloc(k, 1);
-		if (!t->gw || !t->gdone) {
-			ksched__free(t->gw);
-			ksched__free(t->gdone);
-			t->gw = NULL;
-			t->gdone = NULL;
-			return;
-		}
-		for (r = 0; r < k; r++)
-			t->gw[r] = NO_PART;
-		t->ngseen = 0;
-	}
-	if (t->gw[rank] != NO_PART)
+	if (rank >= (uint32_t)t->nodes || !gang_table(s, t) ||
+	    t->gw[rank] != NO_PART)
 		return;
 	t->gw[rank] = index;
-	if (++t->ngseen < k)
-		return;
-	for (r = 0; r < k; r++)
-		if (ksched_members_alloc(s->members, t->gw[r], &t->need))
-			break;
-	if (r < k || ksched__u64map_put(&s->running, t->id, t)) {
-		/* No room any more: the window's end hands it back. */
-		release_parts(s, t, r);
-		return;
-	}
-	t->worker = t->gw[0];
-	t->token = info->token;
-	t->deadline = info->due;
-	if (ksched__u64map_del(&s->prior, t->id))
-		s->adopted++;
-	if (ksched__sched_flight_register(s, t))
-		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track key\" task=%llu",
-		     (unsigned long long)t->id);
-	KLOG(KSCHED_LOG_NOTICE, "msg=\"gang adopted\" task=%llu parts=%u",
-	     (unsigned long long)t->id, k);
+	if (++t->ngseen == (uint32_t)t->nodes)
+		gang_whole(s, t, info);
 }
 
 /*
@@ -843,7 +872,7 @@ drop_parts(ksched_sched *s, struct tinfo *t)
 
 	if (!t->gw || t->worker >= 0)
 		return;
-	w = first_part(t);
+	w = first_worker(t);
 	if (w != NO_PART &&
 	    ksched__u64map_put(&s->cancels, t->id, (void *)(uintptr_t)(w + 1)))
 		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track cancel\" task=%llu",
@@ -975,10 +1004,9 @@ report_fail(ksched_sched *s, struct tinfo *t, uint64_t token, int64_t now,
 	return KSCHED_OK;
 }
 
-/* A part of running gang t succeeded: the gang succeeds with the last. */
+/* Record that part `rank` of gang t succeeded (part 0 with the result). */
 static ksched_err
-gang_part_ok(ksched_sched *s, struct tinfo *t, uint64_t token, uint32_t rank,
-	     int64_t now, const void *result, size_t len)
+gang_mark_done(struct tinfo *t, uint32_t rank, const void *result, size_t len)
 {
 	if (rank >= (uint32_t)t->nodes)
 		return KSCHED_EINVAL;
@@ -991,16 +1019,63 @@ gang_part_ok(ksched_sched *s, struct tinfo *t, uint64_t token, uint32_t rank,
 		t->res0len = len;
 	}
 	t->gdone[rank] = 1;
-	if (++t->ngdone < (uint32_t)t->nodes)
-		return KSCHED_OK;
+	t->ngdone++;
+	return KSCHED_OK;
+}
+
+/* Every part of gang t succeeded: so did the gang, with part 0's result. */
+static ksched_err
+gang_finish(ksched_sched *s, struct tinfo *t, uint64_t token, int64_t now)
+{
 	/* report_ok frees res0 (stop_running): keep it alive meanwhile. */
 	void *res = t->res0;
 	size_t rlen = t->res0len;
 	ksched_err e;
+
 	t->res0 = NULL;
 	e = report_ok(s, t, token, now, res, rlen);
 	ksched__free(res);
 	return e;
+}
+
+/* A part of running gang t succeeded: the gang succeeds with the last. */
+static ksched_err
+gang_part_ok(ksched_sched *s, struct tinfo *t, uint64_t token, uint32_t rank,
+	     int64_t now, const void *result, size_t len)
+{
+	ksched_err e = gang_mark_done(t, rank, result, len);
+
+	if (e || t->ngdone < (uint32_t)t->nodes)
+		return e;
+	return gang_finish(s, t, token, now);
+}
+
+/*
+ * A part of gang t, leased before the restart and not adopted yet,
+ * succeeded (it may have ended while the master was down): it counts as
+ * reported, done and holding nothing.
+ */
+static ksched_err
+gang_part_back_ok(ksched_sched *s, struct tinfo *t, uint64_t token,
+		  uint32_t rank, int64_t now, const void *result, size_t len)
+{
+	struct ksched_task_info info;
+	ksched_err e;
+
+	if (ksched_queue_get(s->q, t->id, &info, NULL) ||
+	    info.state != KSCHED_STATE_LEASED || info.token != token ||
+	    !gang_table(s, t))
+		return KSCHED_ESTALE;
+	e = gang_mark_done(t, rank, result, len);
+	if (e)
+		return e;
+	if (t->gw[rank] == NO_PART)
+		t->ngseen++;
+	t->gw[rank] = DONE_PART;
+	if (t->ngseen < (uint32_t)t->nodes || !gang_whole(s, t, &info) ||
+	    t->ngdone < (uint32_t)t->nodes)
+		return KSCHED_OK;
+	return gang_finish(s, t, token, now);
 }
 
 ksched_err
@@ -1010,28 +1085,12 @@ ksched_sched_complete_part(ksched_sched *s, uint64_t id, uint64_t token,
 {
 	struct tinfo *t = ksched__u64map_get(&s->tasks, id);
 	bool loaded = false;
-	ksched_err e = KSCHED_OK;
+	ksched_err e;
 
 	s->now = now;
 	if (t && t->worker >= 0 && t->token != token) {
 		s->st.stale++;
 		return KSCHED_ESTALE;
-	}
-	if (t && t->gw && t->worker < 0 && ok) {
-		/* A part of a gang not pieced together again (yet). */
-		s->st.stale++;
-		return KSCHED_ESTALE;
-	}
-	if (t && t->gw && t->worker < 0) {
-		drop_parts(s, t);
-		return report_fail(s, t, token, now, error);
-	}
-	if (t && t->gw) {
-		if (ok)
-			return gang_part_ok(s, t, token, rank, now, result,
-					    len);
-		cancel_parts(s, t);
-		return report_fail(s, t, token, now, error);
 	}
 	if (!t) {
 		/* A lease from before a restart, or a stale report. */
@@ -1039,14 +1098,31 @@ ksched_sched_complete_part(ksched_sched *s, uint64_t id, uint64_t token,
 		if (e)
 			return e;
 		loaded = true;
-		/* One part cannot end a gang nobody adopted. */
-		if (t->nodes > 1 && ok)
-			e = KSCHED_ESTALE;
 	}
-	if (e) {
-		s->st.stale++;
-		ksched__sched_tinfo_drop(s, t);
+	if (t->nodes > 1 && t->worker < 0 && ok) {
+		/* A part of a gang from before the restart (being pieced
+		 * together), or a stale report: one part cannot end a gang
+		 * nobody adopted. */
+		e = ksched__u64map_get(&s->prior, id)
+			    ? gang_part_back_ok(s, t, token, rank, now, result,
+						len)
+			    : KSCHED_ESTALE;
+		if (e == KSCHED_ESTALE)
+			s->st.stale++;
+		if (e && loaded && !t->gw)
+			ksched__sched_tinfo_drop(s, t);
 		return e;
+	}
+	if (t->gw && t->worker < 0) {
+		drop_parts(s, t);
+		return report_fail(s, t, token, now, error);
+	}
+	if (t->gw) {
+		if (ok)
+			return gang_part_ok(s, t, token, rank, now, result,
+					    len);
+		cancel_parts(s, t);
+		return report_fail(s, t, token, now, error);
 	}
 	e = ok ? report_ok(s, t, token, now, result, len)
 	       : report_fail(s, t, token, now, error);

@@ -19,6 +19,11 @@ struct follower {
 	uint64_t token;
 };
 
+/* tinfo.gw of a gang from before a restart being pieced together: a part
+ * not reported yet, and a part that finished (it holds no resources). */
+#define KSCHED__PART_NONE UINT32_MAX
+#define KSCHED__PART_DONE (UINT32_MAX - 1)
+
 struct tinfo {
 	uint64_t id;
 	struct ksched_key key;

@@ -861,11 +861,7 @@ test_sched_restart_gang_half_reported_goes_back(void **state)
 							     0, &id, &rank, 1),
 			 0);
 	assert_int_equal(ksched_sched_worker_of(f->s, id), -1);
-	/* A part finishing before the gang is whole cannot end it. */
-	assert_int_equal(ksched_sched_complete_part(f->s, id, a[0].token,
-						    a[0].rank, f->now, true,
-						    "x", 1, NULL),
-			 KSCHED_ESTALE);
+	/* One part cannot end the gang. */
 	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_LEASED);
 	f->now += 3000;
 	tick(f);
@@ -879,11 +875,90 @@ test_sched_restart_gang_half_reported_goes_back(void **state)
 							     0, NULL, NULL, 0),
 			 0);
 	assert_int_equal(ksched_sched_cancels(f->s, c, 4), 0);
+	/* Its report after the window is refused. */
+	assert_int_equal(ksched_sched_complete_part(f->s, id, a[0].token,
+						    a[0].rank, f->now, true,
+						    "x", 1, NULL),
+			 KSCHED_ESTALE);
 	/* Its rank sent again late adopts nothing. */
 	assert_int_equal(ksched_sched_worker_heartbeat_ranks(f->s, w, f->now,
 							     0, &id, &rank, 1),
 			 0);
 	assert_int_equal(ksched_sched_worker_of(f->s, id), -1);
+}
+
+/* Parts that finished while the master was down report their completion
+ * instead of a heartbeat: they count as reported.  One done and one
+ * running: adopted, it ends with the running part; both done: it ends at
+ * once.  Either way with part 0's result and the first attempt. */
+static void
+test_sched_restart_gang_parts_done_meanwhile(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[8];
+	uint32_t ws[2] = {join(f, "da", 2000, 2), join(f, "db", 2000, 2)};
+	uint64_t one = submit_gang(f, "d1", 2, 0);
+	uint64_t both = submit_gang(f, "d2", 2, 0);
+	struct ksched_assignment *p = a, *q = a + 2; /* one's, both's */
+	uint32_t w, rank;
+	void *res;
+	size_t len;
+
+	assert_int_equal(dispatch(f, ws, 2, a, 8), 4);
+	if (a[0].id != one) {
+		p = a + 2;
+		q = a;
+	}
+	fx_restart(f, 3000);
+	w = join(f, "da", 2000, 2);
+	join(f, "db", 2000, 2);
+	/* one: the part of rank 1 is done, rank 0 still runs. */
+	struct ksched_assignment *r0 = p[0].rank == 0 ? &p[0] : &p[1];
+	struct ksched_assignment *r1 = p[0].rank == 0 ? &p[1] : &p[0];
+	assert_int_equal(ksched_sched_complete_part(f->s, one, r1->token, 1,
+						    f->now, true, "b", 1,
+						    NULL),
+			 0);
+	/* ... reported twice: refused. */
+	assert_int_equal(ksched_sched_complete_part(f->s, one, r1->token, 1,
+						    f->now, true, "b", 1,
+						    NULL),
+			 KSCHED_ESTALE);
+	rank = 0;
+	assert_int_equal(ksched_sched_worker_heartbeat_ranks(
+				 f->s, r0->worker, f->now, 0, &one, &rank, 1),
+			 0);
+	assert_int_equal(ksched_sched_worker_of(f->s, one), r0->worker);
+	/* Only the running part holds resources. */
+	assert_int_equal(cpu_alloc(f, r0->worker), 1000);
+	assert_int_equal(cpu_alloc(f, r1->worker), 0);
+	assert_int_equal(ksched_sched_complete_part(f->s, one, r0->token, 0,
+						    f->now, true, "a", 1,
+						    NULL),
+			 0);
+	assert_int_equal(state_of(f, one, NULL), KSCHED_STATE_SUCCEEDED);
+	assert_int_equal(attempts_of(f, one), 1);
+	assert_int_equal(ksched_queue_result(f->q, one, &res, &len), 0);
+	assert_memory_equal(res, "a", 1);
+	ksched_free(res);
+	assert_int_equal(cpu_alloc(f, r0->worker), 0);
+	/* both: two completions end it without a heartbeat; a bad token
+	 * is refused first. */
+	assert_int_equal(ksched_sched_complete_part(f->s, both, q[0].token + 1,
+						    q[0].rank, f->now, true,
+						    "x", 1, NULL),
+			 KSCHED_ESTALE);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(ksched_sched_complete_part(
+					 f->s, both, q[i].token, q[i].rank,
+					 f->now, true, q[i].rank ? "1" : "0",
+					 1, NULL),
+				 0);
+	assert_int_equal(state_of(f, both, NULL), KSCHED_STATE_SUCCEEDED);
+	assert_int_equal(ksched_queue_result(f->q, both, &res, &len), 0);
+	assert_memory_equal(res, "0", 1);
+	ksched_free(res);
+	assert_int_equal(cpu_alloc(f, w), 0);
 }
 
 /* A policy of the test's own: a task labelled pool=X goes to worker X. */
@@ -1045,6 +1120,7 @@ main(void)
 		T(test_sched_restart_no_window_keeps_lease),
 		T(test_sched_restart_gang_adopted_completes),
 		T(test_sched_restart_gang_half_reported_goes_back),
+		T(test_sched_restart_gang_parts_done_meanwhile),
 		T(test_sched_policy_sees_task_labels),
 		T(test_sched_explain_per_worker),
 #undef T
