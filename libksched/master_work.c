@@ -516,16 +516,18 @@ ksched__master_drop_parked(struct ksched_master *m)
 }
 
 /*
- * A live worker re-registers within about one heartbeat interval of the
- * master coming back (its pending request is answered "unknown session"),
- * then reports its running tasks at the next survey; a worker silent for
- * dead_after intervals is declared dead anyway.  So after dead_after + 1
- * intervals a lease nobody reported has a holder that is as good as dead.
+ * A live worker dials the master again within KSCHED_PROTO_REDIAL_MAX_MS
+ * of its coming back (its sockets back off up to that), re-registers (its
+ * pending request is answered "unknown session") and reports its running
+ * tasks at the next survey; a worker silent for dead_after intervals is
+ * declared dead anyway.  So after that redial bound plus dead_after + 1
+ * intervals a lease nobody reported has a holder as good as dead.
  */
 int64_t
 ksched__master_adopt_window(const struct ksched_master *m)
 {
-	return (int64_t)(m->cfg.dead_after + 1) * m->cfg.heartbeat_ms;
+	return KSCHED_PROTO_REDIAL_MAX_MS +
+	       (int64_t)(m->cfg.dead_after + 1) * m->cfg.heartbeat_ms;
 }
 
 void

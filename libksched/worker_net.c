@@ -32,7 +32,7 @@
 #define RPC_TIMEOUT_MS (WAIT_MS + 5000)
 #define RESEND_MS 60000 /* NNG_OPT_REQ_RESENDTIME */
 #define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 2000
+#define BACKOFF_MAX_MS KSCHED_PROTO_REDIAL_MAX_MS
 #define FLUSH_MS 2000	/* completions after the executors are gone */
 #define HB_POLL_MS 200	/* heartbeat recv timeout */
 #define BATCH_MAX 1000u /* completions in one request */

@@ -3,7 +3,7 @@
  * a master killed -9 and started again on its data gives back, once the
  * workers had their chance to report (the adoption window), the leases
  * nobody claims, and adopts a gang whose parts all report.
- * Heartbeats every 300 ms: the window is (3 + 1) * 300 ms.
+ * Heartbeats every 300 ms: the window is 2 s + (3 + 1) * 300 ms.
  */
 #define _XOPEN_SOURCE 700
 #include <stdarg.h>
@@ -218,7 +218,7 @@ kill_pidfile(struct fx *f, const char *name)
 /*
  * The master and the worker holding a lease are both killed -9; the
  * master comes back: nobody reports the lease, so it goes back when the
- * window closes (about 1.2 s), not when it runs out (60 s), and the
+ * window closes (about 3.2 s), not when it runs out (60 s), and the
  * attempt is not counted (the task has no retry left to spend).
  */
 static void
@@ -264,7 +264,7 @@ test_restart_gang_adopted(void **state)
 {
 	struct fx *f = *state;
 	uint64_t id = sh_task(f,
-			      "echo x >> $D/gang.$KSCHED_RANK; sleep 5; "
+			      "echo x >> $D/gang.$KSCHED_RANK; sleep 8; "
 			      "echo r$KSCHED_RANK",
 			      2);
 	struct ksched_task_status st;
@@ -282,6 +282,43 @@ test_restart_gang_adopted(void **state)
 	assert_true(master_logged(f, "handed back\" count=0 adopted=1"));
 }
 
+/*
+ * A gang part that ends while the master is down sends its completion
+ * when the master is back: with the other part's heartbeat, the gang is
+ * adopted and completes once.
+ */
+static void
+test_restart_gang_part_ended_meanwhile(void **state)
+{
+	struct fx *f = *state;
+	uint64_t id = sh_task(f,
+			      "echo x >> $D/ug.$KSCHED_RANK; "
+			      "if [ $KSCHED_RANK = 1 ]; then i=0; "
+			      "while [ ! -e $D/go ] && [ $i -lt 400 ]; do "
+			      "sleep 0.05; i=$((i+1)); done; "
+			      "echo d > $D/ug.done; else sleep 8; fi",
+			      2);
+	struct ksched_task_status st;
+	char go[700];
+	FILE *fp;
+
+	wait_state(f, id, KSCHED_STATE_LEASED, 10000);
+	wait_path(f, "ug.0");
+	wait_path(f, "ug.1");
+	td_kill(f->master);
+	snprintf(go, sizeof(go), "%s/go", f->dir);
+	fp = fopen(go, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	wait_path(f, "ug.done");
+	start_master(f);
+	st = wait_state(f, id, KSCHED_STATE_SUCCEEDED, 30000);
+	assert_int_equal(count_lines(f, "ug.0"), 1);
+	assert_int_equal(count_lines(f, "ug.1"), 1);
+	assert_int_equal(st.attempts, 1);
+	assert_true(master_logged(f, "parts=2 done=1"));
+}
+
 int
 main(void)
 {
@@ -289,6 +326,7 @@ main(void)
 #define T(n) cmocka_unit_test_setup_teardown(n, setup, teardown)
 		T(test_restart_dead_holder_retried_in_window),
 		T(test_restart_gang_adopted),
+		T(test_restart_gang_part_ended_meanwhile),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
