@@ -879,9 +879,12 @@ drop_parts(ksched_sched *s, struct tinfo *t)
 		     (unsigned long long)t->id);
 	ksched__free(t->gw);
 	ksched__free(t->gdone);
+	ksched__free(t->res0);
 	t->gw = NULL;
 	t->gdone = NULL;
+	t->res0 = NULL;
 	t->ngseen = 0;
+	t->ngdone = 0;
 }
 
 /* Hand back prior lease id if nobody adopted it; true if it went back. */

@@ -961,6 +961,53 @@ test_sched_restart_gang_parts_done_meanwhile(void **state)
 	assert_int_equal(cpu_alloc(f, w), 0);
 }
 
+/* A part done within the window of a gang that goes back anyway is
+ * forgotten: the next attempt needs every part again, with its own
+ * result. */
+static void
+test_sched_restart_gang_done_part_forgotten(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4], *r0, *r1;
+	uint64_t id = submit_gang(f, "fg2", 2, 0);
+	uint32_t ws[2];
+	void *res;
+	size_t len;
+
+	ws[0] = join(f, "fa", 1000, 1);
+	ws[1] = join(f, "fb", 1000, 1);
+	assert_int_equal(dispatch(f, ws, 2, a, 4), 2);
+	r0 = a[0].rank == 0 ? &a[0] : &a[1];
+	fx_restart(f, 3000);
+	ws[0] = join(f, "fa", 1000, 1);
+	ws[1] = join(f, "fb", 1000, 1);
+	assert_int_equal(ksched_sched_complete_part(f->s, id, r0->token, 0,
+						    f->now, true, "old", 3,
+						    NULL),
+			 0);
+	f->now += 3000;
+	tick(f);
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_READY);
+	assert_int_equal(dispatch(f, ws, 2, a, 4), 2);
+	r0 = a[0].rank == 0 ? &a[0] : &a[1];
+	r1 = a[0].rank == 0 ? &a[1] : &a[0];
+	assert_int_equal(r0->attempt, 1);
+	assert_int_equal(ksched_sched_complete_part(f->s, id, r1->token, 1,
+						    f->now, true, "b", 1,
+						    NULL),
+			 0);
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_LEASED);
+	assert_int_equal(ksched_sched_complete_part(f->s, id, r0->token, 0,
+						    f->now, true, "new", 3,
+						    NULL),
+			 0);
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_SUCCEEDED);
+	assert_int_equal(ksched_queue_result(f->q, id, &res, &len), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(res, "new", 3);
+	ksched_free(res);
+}
+
 /* A policy of the test's own: a task labelled pool=X goes to worker X. */
 static bool
 pool_filter(void *state, const struct ksched_task_view *t,
@@ -1121,6 +1168,7 @@ main(void)
 		T(test_sched_restart_gang_adopted_completes),
 		T(test_sched_restart_gang_half_reported_goes_back),
 		T(test_sched_restart_gang_parts_done_meanwhile),
+		T(test_sched_restart_gang_done_part_forgotten),
 		T(test_sched_policy_sees_task_labels),
 		T(test_sched_explain_per_worker),
 #undef T
