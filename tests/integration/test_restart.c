@@ -3,7 +3,8 @@
  * a master killed -9 and started again on its data gives back, once the
  * workers had their chance to report (the adoption window), the leases
  * nobody claims, and adopts a gang whose parts all report.
- * Heartbeats every 300 ms: the window is 2 s + (3 + 1) * 300 ms.
+ * Heartbeats every 300 ms, dead after 6 missed: the window is
+ * 2 s + (6 + 1) * 300 ms, some room for a loaded machine.
  */
 #define _XOPEN_SOURCE 700
 #include <stdarg.h>
@@ -34,7 +35,8 @@ start_master(struct fx *f)
 	const char *args[] = {"--http", "none", "--data", data, "--control", f->ctl,
 			      "--dispatch", f->dsp, "--heartbeat", f->hbt,
 			      "--ready-file", ready, "--heartbeat-interval",
-			      "300", "--log-level", "info", NULL};
+			      "300", "--dead-after", "6", "--log-level",
+			      "info", NULL};
 
 	snprintf(data, sizeof(data), "%s/data", f->dir);
 	snprintf(ready, sizeof(ready), "%s/master.ready", f->dir);
@@ -218,7 +220,7 @@ kill_pidfile(struct fx *f, const char *name)
 /*
  * The master and the worker holding a lease are both killed -9; the
  * master comes back: nobody reports the lease, so it goes back when the
- * window closes (about 3.2 s), not when it runs out (60 s), and the
+ * window closes (about 4.1 s), not when it runs out (60 s), and the
  * attempt is not counted (the task has no retry left to spend).
  */
 static void
@@ -264,7 +266,7 @@ test_restart_gang_adopted(void **state)
 {
 	struct fx *f = *state;
 	uint64_t id = sh_task(f,
-			      "echo x >> $D/gang.$KSCHED_RANK; sleep 8; "
+			      "echo x >> $D/gang.$KSCHED_RANK; sleep 10; "
 			      "echo r$KSCHED_RANK",
 			      2);
 	struct ksched_task_status st;
@@ -296,7 +298,7 @@ test_restart_gang_part_ended_meanwhile(void **state)
 			      "if [ $KSCHED_RANK = 1 ]; then i=0; "
 			      "while [ ! -e $D/go ] && [ $i -lt 400 ]; do "
 			      "sleep 0.05; i=$((i+1)); done; "
-			      "echo d > $D/ug.done; else sleep 8; fi",
+			      "echo d > $D/ug.done; else sleep 10; fi",
 			      2);
 	struct ksched_task_status st;
 	char go[700];
