@@ -217,6 +217,7 @@ open_core(struct ksched_master *m, char *err, size_t errlen)
 	ksched_sched_config_init(&sc);
 	sc.lease_ms = m->cfg.lease_ms;
 	sc.policy = m->policy;
+	sc.adopt_window_ms = ksched__master_adopt_window(m);
 	if (!e)
 		e = ksched_sched_new(m->q, m->c, &sc, now, &m->s);
 	if (!e) {

@@ -14,6 +14,9 @@ void ksched__master_heartbeat(struct ksched_master *m, nng_msg *msg,
 			      int64_t now);
 /* End of a turn: leases, failure detection, parked requests, dispatch. */
 void ksched__master_housekeeping(struct ksched_master *m, int64_t now);
+/* How long after the core starts workers have to report the leases they
+ * hold from before (ksched_sched_config.adopt_window_ms). */
+int64_t ksched__master_adopt_window(const struct ksched_master *m);
 /* The turn's commit failed: rebuild the core from what is stored. */
 void ksched__master_fail_turn(struct ksched_master *m, ksched_err e);
 /* Free parked requests (shutdown). */

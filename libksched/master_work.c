@@ -342,9 +342,13 @@ ksched__master_heartbeat(struct ksched_master *m, nng_msg *msg, int64_t now)
 	w = session_find(m, hb->worker, hb->session);
 	if (w >= 0) {
 		seen(m, (uint32_t)w, now);
-		if (ksched_sched_worker_heartbeat(m->s, (uint32_t)w, now,
-						  hb->load, hb->running,
-						  hb->n_running))
+		/* Ranks count only if there is one per task. */
+		const uint32_t *ranks =
+			hb->n_running_rank == hb->n_running ? hb->running_rank
+							    : NULL;
+		if (ksched_sched_worker_heartbeat_ranks(m->s, (uint32_t)w, now,
+							hb->load, hb->running,
+							ranks, hb->n_running))
 			KLOG(KSCHED_LOG_WARN,
 			     "msg=\"cannot renew leases\" worker=%s",
 			     hb->worker);
@@ -511,6 +515,21 @@ ksched__master_drop_parked(struct ksched_master *m)
 	m->parked_leases = m->parked_waits = NULL;
 }
 
+/*
+ * A live worker dials the master again within KSCHED_PROTO_REDIAL_MAX_MS
+ * of its coming back (its sockets back off up to that), re-registers (its
+ * pending request is answered "unknown session") and reports its running
+ * tasks at the next survey; a worker silent for dead_after intervals is
+ * declared dead anyway.  So after that redial bound plus dead_after + 1
+ * intervals a lease nobody reported has a holder as good as dead.
+ */
+int64_t
+ksched__master_adopt_window(const struct ksched_master *m)
+{
+	return KSCHED_PROTO_REDIAL_MAX_MS +
+	       (int64_t)(m->cfg.dead_after + 1) * m->cfg.heartbeat_ms;
+}
+
 void
 ksched__master_fail_turn(struct ksched_master *m, ksched_err e)
 {
@@ -522,6 +541,7 @@ ksched__master_fail_turn(struct ksched_master *m, ksched_err e)
 	ksched_sched_config_init(&sc);
 	sc.lease_ms = m->cfg.lease_ms;
 	sc.policy = m->policy;
+	sc.adopt_window_ms = ksched__master_adopt_window(m);
 	if (ksched_sched_new(m->q, m->c, &sc, ksched_now_ms(), &s)) {
 		KLOG(KSCHED_LOG_ERR, "msg=\"cannot rebuild the core\"");
 		m->run_err = e;

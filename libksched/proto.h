@@ -15,6 +15,9 @@
 #define KSCHED_PROTO_MSG_MAX (64u << 20)  /* bytes in one message */
 #define KSCHED_PROTO_ITEMS_MAX 100000u    /* tasks, ids or completions */
 #define KSCHED_PROTO_RESULT_MAX (16u << 20) /* bytes of one result */
+/* A worker waits at most this long between two attempts to reach a master
+ * it lost (ms; NNG_OPT_RECONNMAXT of its sockets). */
+#define KSCHED_PROTO_REDIAL_MAX_MS 2000
 #define KSCHED_PROTO_NAME_MAX 64u        /* worker id */
 
 /*

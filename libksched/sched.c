@@ -186,6 +186,8 @@ ksched__sched_stop_running(ksched_sched *s, struct tinfo *t,
 		return;
 	for (uint32_t r = 0; r < parts; r++) {
 		uint32_t w = t->gw ? t->gw[r] : (uint32_t)t->worker;
+		if (w == KSCHED__PART_DONE)
+			continue; /* ended while the master was down */
 		ksched__sched_event(s, KSCHED_EV_TASK_FINISHED, t, w,
 				    how == KSCHED_OUTCOME_COMPLETED, s->now);
 		ksched_members_release(s->members, w, &t->need, how);
@@ -261,10 +263,13 @@ ksched__sched_event(ksched_sched *s, enum ksched_policy_event_type type,
 
 /* ---- life cycle -------------------------------------------------------- */
 
-/* Attached leases from an earlier run have nobody to end them: give them
- * back. */
+/*
+ * Leases from an earlier run: attached ones have nobody to end them, give
+ * them back; the others wait in `prior` for their holders to report them
+ * within the adoption window (if there is one).
+ */
 static ksched_err
-release_old_attached(ksched_sched *s, int64_t now)
+sort_old_leases(ksched_sched *s, int64_t now)
 {
 	uint64_t ids[256], cursor = 0, next;
 	struct ksched_task_info info;
@@ -279,9 +284,15 @@ release_old_attached(ksched_sched *s, int64_t now)
 			if (!e && (info.flags & KSCHED_TASK_ATTACHED))
 				e = ksched_queue_release(s->q, ids[i],
 							 info.token, now);
+			else if (!e && s->cfg.adopt_window_ms > 0 &&
+				 ksched__u64map_put(&s->prior, ids[i],
+						    (void *)1))
+				e = KSCHED_ENOMEM;
 		}
 		cursor = next;
 	} while (!e && next);
+	s->adopt_until = now + s->cfg.adopt_window_ms;
+	s->adopting = s->prior.n > 0;
 	return e;
 }
 
@@ -302,7 +313,8 @@ ksched_sched_new(ksched_queue *q, ksched_cache *c,
 		s->cfg = *cfg;
 	else
 		ksched_sched_config_init(&s->cfg);
-	if (s->cfg.scan_max == 0 || s->cfg.lease_ms <= 0) {
+	if (s->cfg.scan_max == 0 || s->cfg.lease_ms <= 0 ||
+	    s->cfg.adopt_window_ms < 0) {
 		ksched__free(s);
 		return KSCHED_EINVAL;
 	}
@@ -320,10 +332,11 @@ ksched_sched_new(ksched_queue *q, ksched_cache *c,
 	ksched__u64map_init(&s->flight);
 	ksched__u64map_init(&s->attached);
 	ksched__u64map_init(&s->cancels);
+	ksched__u64map_init(&s->prior);
 	s->scan = ksched__calloc(s->cfg.scan_max, sizeof(*s->scan));
 	e = s->scan ? ksched_members_new(&s->members) : KSCHED_ENOMEM;
 	if (!e)
-		e = release_old_attached(s, now);
+		e = sort_old_leases(s, now);
 	if (e) {
 		ksched_sched_free(s);
 		return e;
@@ -345,6 +358,7 @@ ksched_sched_free(ksched_sched *s)
 	ksched__u64map_free(&s->flight);
 	ksched__u64map_free(&s->attached);
 	ksched__u64map_free(&s->cancels);
+	ksched__u64map_free(&s->prior);
 	ksched_members_free(s->members);
 	ksched__free(s->scan);
 	if (s->own_policy)
@@ -589,7 +603,7 @@ static void
 cancel_parts(ksched_sched *s, const struct tinfo *t)
 {
 	if (t->gw && ksched__u64map_put(&s->cancels, t->id,
-					(void *)(uintptr_t)(t->gw[0] + 1)))
+					(void *)(uintptr_t)(t->worker + 1)))
 		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track cancel\" task=%llu",
 		     (unsigned long long)t->id);
 }
@@ -659,13 +673,115 @@ ksched__sched_lease_for(const ksched_sched *s, const struct tinfo *t)
 				 : s->cfg.lease_ms;
 }
 
+#define NO_PART KSCHED__PART_NONE
+#define DONE_PART KSCHED__PART_DONE
+
+/* The first worker still running a part of gang t, or NO_PART. */
+static uint32_t
+first_worker(const struct tinfo *t)
+{
+	for (int64_t r = 0; r < t->nodes; r++)
+		if (t->gw[r] < DONE_PART)
+			return t->gw[r];
+	return NO_PART;
+}
+
+/* Give the resources of gang t's parts 0..k back. */
+static void
+release_parts(ksched_sched *s, const struct tinfo *t, uint32_t k)
+{
+	for (uint32_t r = 0; r < k; r++)
+		if (t->gw[r] < DONE_PART)
+			ksched_members_release(s->members, t->gw[r], &t->need,
+					       KSCHED_OUTCOME_NONE);
+}
+
+/*
+ * Whether a part of gang t may be pieced back now: a lease from before the
+ * restart, within the window.  Makes the table of its parts if needed.
+ */
+static bool
+gang_table(ksched_sched *s, struct tinfo *t)
+{
+	uint32_t k = (uint32_t)t->nodes;
+
+	if (!ksched__u64map_get(&s->prior, t->id) || s->now >= s->adopt_until)
+		return false;
+	if (t->gw)
+		return true;
+	t->gw = ksched__malloc(k * sizeof(*t->gw));
+	t->gdone = ksched__calloc(k, 1);
+	if (!t->gw || !t->gdone) {
+		ksched__free(t->gw);
+		ksched__free(t->gdone);
+		t->gw = NULL;
+		t->gdone = NULL;
+		return false;
+	}
+	for (uint32_t r = 0; r < k; r++)
+		t->gw[r] = NO_PART;
+	t->ngseen = 0;
+	t->ngdone = 0;
+	return true;
+}
+
+/*
+ * Every part of gang t (leased before the restart, per info) is known: it
+ * runs again as if placed here, resources counted on each running part's
+ * worker, reports accepted.  False if it cannot (no room any more: the
+ * window's end hands it back).  If every part ended already, nothing runs
+ * and the caller completes the gang.
+ */
+static bool
+gang_whole(ksched_sched *s, struct tinfo *t, const struct ksched_task_info *info)
+{
+	uint32_t k = (uint32_t)t->nodes, w = first_worker(t), r;
+
+	for (r = 0; r < k; r++)
+		if (t->gw[r] < DONE_PART &&
+		    ksched_members_alloc(s->members, t->gw[r], &t->need))
+			break;
+	if (r < k ||
+	    (w != NO_PART && ksched__u64map_put(&s->running, t->id, t))) {
+		release_parts(s, t, r);
+		return false;
+	}
+	if (ksched__u64map_del(&s->prior, t->id))
+		s->adopted++;
+	KLOG(KSCHED_LOG_NOTICE,
+	     "msg=\"gang adopted\" task=%llu parts=%u done=%u",
+	     (unsigned long long)t->id, k, t->ngdone);
+	if (w == NO_PART)
+		return true;
+	t->worker = w;
+	t->token = info->token;
+	t->deadline = info->due;
+	if (ksched__sched_flight_register(s, t))
+		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track key\" task=%llu",
+		     (unsigned long long)t->id);
+	return true;
+}
+
+/* Part `rank` of gang t, leased before the restart, runs on worker index. */
+static void
+adopt_part(ksched_sched *s, struct tinfo *t, uint32_t index, uint32_t rank,
+	   const struct ksched_task_info *info)
+{
+	if (rank >= (uint32_t)t->nodes || !gang_table(s, t) ||
+	    t->gw[rank] != NO_PART)
+		return;
+	t->gw[rank] = index;
+	if (++t->ngseen == (uint32_t)t->nodes)
+		gang_whole(s, t, info);
+}
+
 /*
  * A worker reports a lease the core does not know: one from before a
  * restart of the master.  Adopt it, so it keeps its lease and its
  * resources are counted, instead of expiring while it runs.
  */
 static void
-adopt(ksched_sched *s, uint32_t index, uint64_t id, int64_t now)
+adopt(ksched_sched *s, uint32_t index, uint64_t id, const uint32_t *rank)
 {
 	struct ksched_task_info info;
 	struct tinfo *t;
@@ -675,8 +791,12 @@ adopt(ksched_sched *s, uint32_t index, uint64_t id, int64_t now)
 	    info.state != KSCHED_STATE_LEASED ||
 	    (info.flags & KSCHED_TASK_ATTACHED) || ksched__sched_tinfo_get(s, id, &t))
 		return;
-	if (t->nodes > 1) /* parts of a gang cannot be pieced together */
+	if (t->nodes > 1) {
+		/* A part without its rank cannot be placed in its gang. */
+		if (rank)
+			adopt_part(s, t, index, *rank, &info);
 		return;
+	}
 	if (t->worker >= 0 ||
 	    ksched_members_alloc(s->members, index, &t->need) ||
 	    ksched__u64map_put(&s->running, id, t)) {
@@ -688,18 +808,20 @@ adopt(ksched_sched *s, uint32_t index, uint64_t id, int64_t now)
 	t->worker = index;
 	t->token = info.token;
 	t->deadline = info.due;
+	if (ksched__u64map_del(&s->prior, id))
+		s->adopted++;
 	if (ksched__sched_flight_register(s, t))
 		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track key\" task=%llu",
 		     (unsigned long long)id);
 	KLOG(KSCHED_LOG_NOTICE, "msg=\"lease adopted\" task=%llu worker=%u",
 	     (unsigned long long)id, index);
-	(void)now;
 }
 
 ksched_err
-ksched_sched_worker_heartbeat(ksched_sched *s, uint32_t index, int64_t now,
-			      double load, const uint64_t *running,
-			      size_t nrunning)
+ksched_sched_worker_heartbeat_ranks(ksched_sched *s, uint32_t index,
+				    int64_t now, double load,
+				    const uint64_t *running,
+				    const uint32_t *ranks, size_t nrunning)
 {
 	ksched_err e = KSCHED_OK;
 
@@ -713,7 +835,7 @@ ksched_sched_worker_heartbeat(ksched_sched *s, uint32_t index, int64_t now,
 		struct tinfo *t = ksched__u64map_get(&s->running, running[i]);
 		int64_t lease;
 		if (!t) {
-			adopt(s, index, running[i], now);
+			adopt(s, index, running[i], ranks ? &ranks[i] : NULL);
 			continue;
 		}
 		if (!runs_on(t, index) || t->timeout_ms > 0)
@@ -728,6 +850,88 @@ ksched_sched_worker_heartbeat(ksched_sched *s, uint32_t index, int64_t now,
 			e = KSCHED_OK;
 	}
 	return e;
+}
+
+ksched_err
+ksched_sched_worker_heartbeat(ksched_sched *s, uint32_t index, int64_t now,
+			      double load, const uint64_t *running,
+			      size_t nrunning)
+{
+	return ksched_sched_worker_heartbeat_ranks(s, index, now, load,
+						   running, NULL, nrunning);
+}
+
+/*
+ * Stop piecing gang t together: forget the parts reported, and tell their
+ * workers to stop them.
+ */
+static void
+drop_parts(ksched_sched *s, struct tinfo *t)
+{
+	uint32_t w;
+
+	if (!t->gw || t->worker >= 0)
+		return;
+	w = first_worker(t);
+	if (w != NO_PART &&
+	    ksched__u64map_put(&s->cancels, t->id, (void *)(uintptr_t)(w + 1)))
+		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track cancel\" task=%llu",
+		     (unsigned long long)t->id);
+	ksched__free(t->gw);
+	ksched__free(t->gdone);
+	ksched__free(t->res0);
+	t->gw = NULL;
+	t->gdone = NULL;
+	t->res0 = NULL;
+	t->ngseen = 0;
+	t->ngdone = 0;
+}
+
+/* Hand back prior lease id if nobody adopted it; true if it went back. */
+static bool
+hand_back_prior(ksched_sched *s, uint64_t id, int64_t now)
+{
+	struct tinfo *t = ksched__u64map_get(&s->tasks, id);
+	struct ksched_task_info info;
+
+	if (t && t->worker >= 0)
+		return false; /* adopted, or placed again since */
+	if (t)
+		drop_parts(s, t);
+	if (ksched_queue_get(s->q, id, &info, NULL) ||
+	    info.state != KSCHED_STATE_LEASED ||
+	    (info.flags & KSCHED_TASK_ATTACHED))
+		return false;
+	if (ksched_queue_release(s->q, id, info.token, now)) {
+		KLOG(KSCHED_LOG_WARN, "msg=\"cannot hand back lease\" task=%llu",
+		     (unsigned long long)id);
+		return false;
+	}
+	s->st.reassigned++;
+	return true;
+}
+
+/*
+ * The adoption window closed: every lease from before the restart that no
+ * worker reported goes back to READY, the attempt not counted (its holder
+ * is as good as dead).
+ */
+static void
+close_adoption(ksched_sched *s, int64_t now)
+{
+	uint64_t back = 0;
+
+	for (size_t i = 0; i < s->prior.cap; i++)
+		if (s->prior.slots[i].key &&
+		    hand_back_prior(s, s->prior.slots[i].key, now))
+			back++;
+	ksched__u64map_free(&s->prior);
+	ksched__u64map_init(&s->prior);
+	s->adopting = false;
+	KLOG(KSCHED_LOG_NOTICE,
+	     "msg=\"unreported leases from before the restart handed back\" "
+	     "count=%llu adopted=%llu",
+	     (unsigned long long)back, (unsigned long long)s->adopted);
 }
 
 size_t
@@ -803,10 +1007,9 @@ report_fail(ksched_sched *s, struct tinfo *t, uint64_t token, int64_t now,
 	return KSCHED_OK;
 }
 
-/* A part of running gang t succeeded: the gang succeeds with the last. */
+/* Record that part `rank` of gang t succeeded (part 0 with the result). */
 static ksched_err
-gang_part_ok(ksched_sched *s, struct tinfo *t, uint64_t token, uint32_t rank,
-	     int64_t now, const void *result, size_t len)
+gang_mark_done(struct tinfo *t, uint32_t rank, const void *result, size_t len)
 {
 	if (rank >= (uint32_t)t->nodes)
 		return KSCHED_EINVAL;
@@ -819,16 +1022,63 @@ gang_part_ok(ksched_sched *s, struct tinfo *t, uint64_t token, uint32_t rank,
 		t->res0len = len;
 	}
 	t->gdone[rank] = 1;
-	if (++t->ngdone < (uint32_t)t->nodes)
-		return KSCHED_OK;
+	t->ngdone++;
+	return KSCHED_OK;
+}
+
+/* Every part of gang t succeeded: so did the gang, with part 0's result. */
+static ksched_err
+gang_finish(ksched_sched *s, struct tinfo *t, uint64_t token, int64_t now)
+{
 	/* report_ok frees res0 (stop_running): keep it alive meanwhile. */
 	void *res = t->res0;
 	size_t rlen = t->res0len;
 	ksched_err e;
+
 	t->res0 = NULL;
 	e = report_ok(s, t, token, now, res, rlen);
 	ksched__free(res);
 	return e;
+}
+
+/* A part of running gang t succeeded: the gang succeeds with the last. */
+static ksched_err
+gang_part_ok(ksched_sched *s, struct tinfo *t, uint64_t token, uint32_t rank,
+	     int64_t now, const void *result, size_t len)
+{
+	ksched_err e = gang_mark_done(t, rank, result, len);
+
+	if (e || t->ngdone < (uint32_t)t->nodes)
+		return e;
+	return gang_finish(s, t, token, now);
+}
+
+/*
+ * A part of gang t, leased before the restart and not adopted yet,
+ * succeeded (it may have ended while the master was down): it counts as
+ * reported, done and holding nothing.
+ */
+static ksched_err
+gang_part_back_ok(ksched_sched *s, struct tinfo *t, uint64_t token,
+		  uint32_t rank, int64_t now, const void *result, size_t len)
+{
+	struct ksched_task_info info;
+	ksched_err e;
+
+	if (ksched_queue_get(s->q, t->id, &info, NULL) ||
+	    info.state != KSCHED_STATE_LEASED || info.token != token ||
+	    !gang_table(s, t))
+		return KSCHED_ESTALE;
+	e = gang_mark_done(t, rank, result, len);
+	if (e)
+		return e;
+	if (t->gw[rank] == NO_PART)
+		t->ngseen++;
+	t->gw[rank] = DONE_PART;
+	if (t->ngseen < (uint32_t)t->nodes || !gang_whole(s, t, &info) ||
+	    t->ngdone < (uint32_t)t->nodes)
+		return KSCHED_OK;
+	return gang_finish(s, t, token, now);
 }
 
 ksched_err
@@ -845,19 +1095,37 @@ ksched_sched_complete_part(ksched_sched *s, uint64_t id, uint64_t token,
 		s->st.stale++;
 		return KSCHED_ESTALE;
 	}
-	if (t && t->gw) {
-		if (ok)
-			return gang_part_ok(s, t, token, rank, now, result,
-					    len);
-		cancel_parts(s, t);
-		return report_fail(s, t, token, now, error);
-	}
 	if (!t) {
 		/* A lease from before a restart, or a stale report. */
 		e = ksched__sched_tinfo_get(s, id, &t);
 		if (e)
 			return e;
 		loaded = true;
+	}
+	if (t->nodes > 1 && t->worker < 0 && ok) {
+		/* A part of a gang from before the restart (being pieced
+		 * together), or a stale report: one part cannot end a gang
+		 * nobody adopted. */
+		e = ksched__u64map_get(&s->prior, id)
+			    ? gang_part_back_ok(s, t, token, rank, now, result,
+						len)
+			    : KSCHED_ESTALE;
+		if (e == KSCHED_ESTALE)
+			s->st.stale++;
+		if (e && loaded && !t->gw)
+			ksched__sched_tinfo_drop(s, t);
+		return e;
+	}
+	if (t->gw && t->worker < 0) {
+		drop_parts(s, t);
+		return report_fail(s, t, token, now, error);
+	}
+	if (t->gw) {
+		if (ok)
+			return gang_part_ok(s, t, token, rank, now, result,
+					    len);
+		cancel_parts(s, t);
+		return report_fail(s, t, token, now, error);
 	}
 	e = ok ? report_ok(s, t, token, now, result, len)
 	       : report_fail(s, t, token, now, error);
@@ -897,8 +1165,10 @@ ksched_sched_cancel(ksched_sched *s, uint64_t id, int64_t now)
 			       (void *)(uintptr_t)(t->worker + 1)))
 		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track cancel\" task=%llu",
 		     (unsigned long long)id);
-	if (t)
+	if (t) {
+		drop_parts(s, t);
 		ended(s, t, now, false, NULL, 0);
+	}
 	return KSCHED_OK;
 }
 
@@ -958,9 +1228,14 @@ ksched_sched_tick(ksched_sched *s, int64_t now, int64_t *next)
 		}
 		/* t left the running map: slot i holds another entry. */
 	}
+	if (!e && s->adopting && now >= s->adopt_until)
+		close_adoption(s, now);
 	if (!e)
 		e = ksched_queue_expire(s->q, now, NULL, NULL);
-	if (next)
+	if (next) {
 		*next = ksched_queue_next_due(s->q);
+		if (s->adopting && s->adopt_until < *next)
+			*next = s->adopt_until;
+	}
 	return e;
 }

@@ -19,6 +19,11 @@ struct follower {
 	uint64_t token;
 };
 
+/* tinfo.gw of a gang from before a restart being pieced together: a part
+ * not reported yet, and a part that finished (it holds no resources). */
+#define KSCHED__PART_NONE UINT32_MAX
+#define KSCHED__PART_DONE (UINT32_MAX - 1)
+
 struct tinfo {
 	uint64_t id;
 	struct ksched_key key;
@@ -42,6 +47,7 @@ struct tinfo {
 	uint32_t *gw;	/* a running gang: the worker of each part */
 	uint8_t *gdone; /* a running gang: the parts that succeeded */
 	uint32_t ngdone;
+	uint32_t ngseen; /* a gang from before a restart: parts reported */
 	void *res0;	/* a running gang: part 0's result */
 	size_t res0len;
 	int64_t worker; /* -1 when not running */
@@ -61,6 +67,10 @@ struct ksched_sched {
 	struct u64map flight;	/* key64 -> primary tinfo */
 	struct u64map attached; /* follower id -> primary tinfo */
 	struct u64map cancels;	/* canceled while running: id -> worker+1 */
+	struct u64map prior;	/* leases from before a restart, unreported */
+	int64_t adopt_until;	/* until when they may be reported */
+	bool adopting;		/* the window is open */
+	uint64_t adopted;	/* leases of `prior` adopted so far */
 	uint64_t *scan;
 	struct ksched_sched_stats st;
 	ksched_policy *policy;

@@ -32,7 +32,7 @@
 #define RPC_TIMEOUT_MS (WAIT_MS + 5000)
 #define RESEND_MS 60000 /* NNG_OPT_REQ_RESENDTIME */
 #define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 2000
+#define BACKOFF_MAX_MS KSCHED_PROTO_REDIAL_MAX_MS
 #define FLUSH_MS 2000	/* completions after the executors are gone */
 #define HB_POLL_MS 200	/* heartbeat recv timeout */
 #define BATCH_MAX 1000u /* completions in one request */
@@ -647,7 +647,10 @@ left(int64_t have, int64_t used)
 static uint64_t *
 hb_fill(ksched_worker *w, Ksched__Heartbeat *hb, Ksched__Resources *fr)
 {
-	uint64_t *ids = ksched__calloc(w->nslots + w->queued, sizeof(*ids));
+	size_t cap = w->nslots + w->queued;
+	uint64_t *ids = ksched__calloc(cap ? cap : 1,
+				       sizeof(*ids) + sizeof(uint32_t));
+	uint32_t *ranks = ids ? (uint32_t *)(ids + (cap ? cap : 1)) : NULL;
 	struct ksched_resources used = {0, 0, 0, 0};
 	const struct ksched__job *j;
 	size_t n = 0;
@@ -655,8 +658,10 @@ hb_fill(ksched_worker *w, Ksched__Heartbeat *hb, Ksched__Resources *fr)
 	for (size_t i = 0; i <= w->nslots; i++) {
 		j = i < w->nslots ? w->slots[i].job : w->qhead;
 		for (; j; j = i < w->nslots ? NULL : j->next) {
-			if (ids)
+			if (ids) {
+				ranks[n] = j->rank;
 				ids[n++] = j->id;
+			}
 			used.cpu_milli += j->need.cpu_milli;
 			used.mem_mb += j->need.mem_mb;
 			used.gpus += j->need.gpus;
@@ -665,6 +670,8 @@ hb_fill(ksched_worker *w, Ksched__Heartbeat *hb, Ksched__Resources *fr)
 	hb->session = w->registered ? w->session : 0;
 	hb->n_running = n;
 	hb->running = ids;
+	hb->n_running_rank = n;
+	hb->running_rank = ranks;
 	fr->cpu_milli = left(w->cap.cpu_milli, used.cpu_milli);
 	fr->mem_mb = left(w->cap.mem_mb, used.mem_mb);
 	fr->gpus = left(w->cap.gpus, used.gpus);

@@ -48,6 +48,13 @@ struct ksched_sched_config {
 	 * (backfilling) set it to scan_max, so a dispatch shows them every
 	 * ready task up to that bound; always capped at scan_max. */
 	size_t scan_min;
+	/* After a restart: how long (ms from ksched_sched_new()) workers
+	 * have to report the leases of the previous run they hold
+	 * (ksched_sched_worker_heartbeat()).  Then every one nobody
+	 * reported goes back to READY, the attempt not counted, and the
+	 * parts of a gang only partly reported are told to stop.  0 (the
+	 * default): such leases run out at their deadline. */
+	int64_t adopt_window_ms;
 };
 
 /* One placement made by ksched_sched_dispatch(). */
@@ -91,7 +98,8 @@ KSCHED_API void ksched_sched_config_init(struct ksched_sched_config *cfg);
  * ksched_sched_new: a core over queue q and cache c (borrowed: they must
  * outlive it).  cfg may be NULL for the defaults.  Leases left by a previous
  * run are not known to it: attached ones are handed back at once, the rest
- * run out at their deadline unless their holder reports in time.
+ * are adopted when their holder reports them, and go back at the end of
+ * cfg->adopt_window_ms if nobody did (at their deadline if it is 0).
  */
 KSCHED_API KSCHED_NODISCARD ksched_err
 ksched_sched_new(ksched_queue *q, ksched_cache *c,
@@ -132,12 +140,23 @@ ksched_sched_worker_leave(ksched_sched *s, uint32_t index, int64_t now);
  * ksched_sched_worker_heartbeat: the worker answered a survey, running the
  * listed tasks: their leases are renewed.  A listed lease the core does not
  * know (granted before the master restarted) is adopted: it keeps its lease
- * and its resources are counted on this worker.
+ * and its resources are counted on this worker.  A gang is adopted once
+ * every part was reported (with its rank: see _ranks below) within the
+ * adoption window.
  */
 KSCHED_API KSCHED_NODISCARD ksched_err
 ksched_sched_worker_heartbeat(ksched_sched *s, uint32_t index, int64_t now,
 			      double load, const uint64_t *running,
 			      size_t nrunning);
+
+/*
+ * ksched_sched_worker_heartbeat_ranks: the same, with ranks[i] the gang
+ * rank of running[i] (0 for a plain task).  ranks may be NULL (a worker
+ * that does not send them): then no part of a gang is adopted.
+ */
+KSCHED_API KSCHED_NODISCARD ksched_err ksched_sched_worker_heartbeat_ranks(
+	ksched_sched *s, uint32_t index, int64_t now, double load,
+	const uint64_t *running, const uint32_t *ranks, size_t nrunning);
 
 /*
  * ksched_sched_dispatch: place ready tasks on the workers listed (indexes

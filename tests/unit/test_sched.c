@@ -668,6 +668,346 @@ test_sched_gang_part_failure(void **state)
 	assert_int_equal(a[0].attempt, 2);
 }
 
+/* Restart the core on the same store, with an adoption window of ms. */
+static void
+fx_restart(struct fx *f, int64_t ms)
+{
+	struct ksched_sched_config cfg;
+
+	ksched_sched_free(f->s);
+	ksched_sched_config_init(&cfg);
+	cfg.adopt_window_ms = ms;
+	assert_int_equal(ksched_sched_new(f->q, f->c, &cfg, f->now, &f->s),
+			 KSCHED_OK);
+}
+
+static uint32_t
+attempts_of(struct fx *f, uint64_t id)
+{
+	struct ksched_task_info info;
+
+	assert_int_equal(ksched_queue_get(f->q, id, &info, NULL), 0);
+	return info.attempts;
+}
+
+/* CPU allocated on worker w now. */
+static int64_t
+cpu_alloc(struct fx *f, uint32_t w)
+{
+	struct ksched_worker_status st;
+
+	assert_int_equal(ksched_members_status(ksched_sched_members(f->s), w,
+					       &st),
+			 0);
+	return st.allocated.cpu_milli;
+}
+
+static int64_t
+tick(struct fx *f)
+{
+	int64_t next;
+
+	assert_int_equal(ksched_sched_tick(f->s, f->now, &next), 0);
+	return next;
+}
+
+/* A lease nobody reports after a restart goes back when the window
+ * closes (not at its 60 s deadline), the attempt not counted; a reported
+ * one is adopted and stays. */
+static void
+test_sched_restart_unreported_lease_goes_back(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	uint32_t ws[2] = {join(f, "r0", 1000, 1), join(f, "r1", 1000, 1)};
+	uint64_t lost = submit(f, "lost", 1000, 0, NULL);
+	uint64_t kept = submit(f, "kept", 1000, 0, NULL);
+	uint64_t ids[4];
+	uint32_t w;
+
+	assert_int_equal(dispatch(f, ws, 2, a, 4), 2);
+	if (a[0].id != kept) { /* a[0]: kept's lease */
+		struct ksched_assignment x = a[0];
+		a[0] = a[1];
+		a[1] = x;
+	}
+	assert_int_equal(attempts_of(f, lost), 1);
+	f->now += 10;
+	fx_restart(f, 3000);
+	/* The window is the next thing tick must do. */
+	assert_int_equal(tick(f), f->now + 3000);
+	w = join(f, "r0", 1000, 1);
+	f->now += 1000;
+	assert_int_equal(ksched_sched_worker_heartbeat(f->s, w, f->now, 0,
+						       &kept, 1),
+			 0);
+	assert_int_equal(ksched_sched_worker_of(f->s, kept), w);
+	f->now += 1999;
+	tick(f);
+	assert_int_equal(state_of(f, lost, NULL), KSCHED_STATE_LEASED);
+	f->now += 1;
+	tick(f);
+	assert_int_equal(state_of(f, lost, NULL), KSCHED_STATE_READY);
+	assert_int_equal(attempts_of(f, lost), 0);
+	assert_int_equal(state_of(f, kept, NULL), KSCHED_STATE_LEASED);
+	assert_int_equal(ksched_sched_cancels(f->s, ids, 4), 0);
+	/* A late report of the lost lease is refused; the adopted one
+	 * completes with its old token. */
+	assert_int_equal(ksched_sched_complete(f->s, lost, a[1].token, f->now,
+					       true, "x", 1, NULL),
+			 KSCHED_ESTALE);
+	assert_int_equal(ksched_sched_complete(f->s, kept, a[0].token, f->now,
+					       true, "k", 1, NULL),
+			 0);
+	/* The lost one runs again as its first attempt. */
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 1);
+	assert_int_equal(a[0].id, lost);
+	assert_int_equal(a[0].attempt, 1);
+}
+
+/* Without a window (the default) old leases wait for their deadline. */
+static void
+test_sched_restart_no_window_keeps_lease(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	uint32_t w = join(f, "n0", 1000, 1);
+	uint64_t id = submit(f, "nw", 1000, 0, NULL);
+
+	assert_int_equal(dispatch(f, &w, 1, a, 4), 1);
+	fx_restart(f, 0);
+	f->now += 10000;
+	tick(f);
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_LEASED);
+	/* Only its deadline ends it, as a failed attempt. */
+	f->now = a[0].deadline;
+	tick(f);
+	assert_int_not_equal(state_of(f, id, NULL), KSCHED_STATE_LEASED);
+	assert_int_equal(attempts_of(f, id), 1);
+}
+
+/* A gang whose parts are all reported after a restart runs on: its parts'
+ * reports complete it once, with no new attempt. */
+static void
+test_sched_restart_gang_adopted_completes(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	uint32_t ws[2] = {join(f, "ga", 1000, 1), join(f, "gb", 1000, 1)};
+	uint64_t id = submit_gang(f, "ga2", 2, 1);
+	uint32_t w[2], rank;
+	void *res;
+	size_t len;
+
+	assert_int_equal(dispatch(f, ws, 2, a, 4), 2);
+	fx_restart(f, 3000);
+	w[0] = join(f, "ga", 1000, 1);
+	w[1] = join(f, "gb", 1000, 1);
+	/* A heartbeat without ranks (an old worker) adopts nothing. */
+	assert_int_equal(ksched_sched_worker_heartbeat(f->s, w[0], f->now, 0,
+						       &id, 1),
+			 0);
+	assert_int_equal(ksched_sched_worker_of(f->s, id), -1);
+	for (int i = 0; i < 2; i++) {
+		/* Workers were joined in the same order: same indexes. */
+		rank = a[i].rank;
+		assert_int_equal(ksched_sched_worker_heartbeat_ranks(
+					 f->s, a[i].worker, f->now, 0, &id,
+					 &rank, 1),
+				 0);
+		/* Reported twice: counted once. */
+		assert_int_equal(ksched_sched_worker_heartbeat_ranks(
+					 f->s, a[i].worker, f->now, 0, &id,
+					 &rank, 1),
+				 0);
+		assert_int_equal(ksched_sched_worker_of(f->s, id) >= 0, i == 1);
+	}
+	assert_int_equal(cpu_alloc(f, w[0]) + cpu_alloc(f, w[1]), 2000);
+	/* The window closing leaves an adopted gang alone. */
+	f->now += 3000;
+	tick(f);
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_LEASED);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(ksched_sched_complete_part(
+					 f->s, id, a[i].token, a[i].rank,
+					 f->now, true, a[i].rank ? "1" : "0",
+					 1, NULL),
+				 0);
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_SUCCEEDED);
+	assert_int_equal(attempts_of(f, id), 1);
+	assert_int_equal(ksched_queue_result(f->q, id, &res, &len), 0);
+	assert_memory_equal(res, "0", 1);
+	ksched_free(res);
+	assert_int_equal(cpu_alloc(f, w[0]) + cpu_alloc(f, w[1]), 0);
+}
+
+/* A gang only half reported goes back when the window closes, uncounted,
+ * and the part still running is told to stop; its report is refused. */
+static void
+test_sched_restart_gang_half_reported_goes_back(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4];
+	uint32_t ws[2] = {join(f, "ha", 1000, 1), join(f, "hb", 1000, 1)};
+	uint64_t id = submit_gang(f, "ha2", 2, 0), c[4];
+	uint32_t w, rank;
+
+	assert_int_equal(dispatch(f, ws, 2, a, 4), 2);
+	fx_restart(f, 3000);
+	w = join(f, "ha", 1000, 1);
+	assert_int_equal(w, a[0].worker == ws[0] ? a[0].worker : a[1].worker);
+	rank = a[0].worker == ws[0] ? a[0].rank : a[1].rank;
+	assert_int_equal(ksched_sched_worker_heartbeat_ranks(f->s, w, f->now,
+							     0, &id, &rank, 1),
+			 0);
+	assert_int_equal(ksched_sched_worker_of(f->s, id), -1);
+	/* One part cannot end the gang. */
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_LEASED);
+	f->now += 3000;
+	tick(f);
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_READY);
+	assert_int_equal(attempts_of(f, id), 0);
+	assert_int_equal(ksched_sched_cancels(f->s, c, 4), 1);
+	assert_int_equal(c[0], id);
+	assert_int_equal(cpu_alloc(f, w), 0);
+	/* The part stops: the cancel is forgotten. */
+	assert_int_equal(ksched_sched_worker_heartbeat_ranks(f->s, w, f->now,
+							     0, NULL, NULL, 0),
+			 0);
+	assert_int_equal(ksched_sched_cancels(f->s, c, 4), 0);
+	/* Its report after the window is refused. */
+	assert_int_equal(ksched_sched_complete_part(f->s, id, a[0].token,
+						    a[0].rank, f->now, true,
+						    "x", 1, NULL),
+			 KSCHED_ESTALE);
+	/* Its rank sent again late adopts nothing. */
+	assert_int_equal(ksched_sched_worker_heartbeat_ranks(f->s, w, f->now,
+							     0, &id, &rank, 1),
+			 0);
+	assert_int_equal(ksched_sched_worker_of(f->s, id), -1);
+}
+
+/* Parts that finished while the master was down report their completion
+ * instead of a heartbeat: they count as reported.  One done and one
+ * running: adopted, it ends with the running part; both done: it ends at
+ * once.  Either way with part 0's result and the first attempt. */
+static void
+test_sched_restart_gang_parts_done_meanwhile(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[8];
+	uint32_t ws[2] = {join(f, "da", 2000, 2), join(f, "db", 2000, 2)};
+	uint64_t one = submit_gang(f, "d1", 2, 0);
+	uint64_t both = submit_gang(f, "d2", 2, 0);
+	struct ksched_assignment *p = a, *q = a + 2; /* one's, both's */
+	uint32_t w, rank;
+	void *res;
+	size_t len;
+
+	assert_int_equal(dispatch(f, ws, 2, a, 8), 4);
+	if (a[0].id != one) {
+		p = a + 2;
+		q = a;
+	}
+	fx_restart(f, 3000);
+	w = join(f, "da", 2000, 2);
+	join(f, "db", 2000, 2);
+	/* one: the part of rank 1 is done, rank 0 still runs. */
+	struct ksched_assignment *r0 = p[0].rank == 0 ? &p[0] : &p[1];
+	struct ksched_assignment *r1 = p[0].rank == 0 ? &p[1] : &p[0];
+	assert_int_equal(ksched_sched_complete_part(f->s, one, r1->token, 1,
+						    f->now, true, "b", 1,
+						    NULL),
+			 0);
+	/* ... reported twice: refused. */
+	assert_int_equal(ksched_sched_complete_part(f->s, one, r1->token, 1,
+						    f->now, true, "b", 1,
+						    NULL),
+			 KSCHED_ESTALE);
+	rank = 0;
+	assert_int_equal(ksched_sched_worker_heartbeat_ranks(
+				 f->s, r0->worker, f->now, 0, &one, &rank, 1),
+			 0);
+	assert_int_equal(ksched_sched_worker_of(f->s, one), r0->worker);
+	/* Only the running part holds resources. */
+	assert_int_equal(cpu_alloc(f, r0->worker), 1000);
+	assert_int_equal(cpu_alloc(f, r1->worker), 0);
+	assert_int_equal(ksched_sched_complete_part(f->s, one, r0->token, 0,
+						    f->now, true, "a", 1,
+						    NULL),
+			 0);
+	assert_int_equal(state_of(f, one, NULL), KSCHED_STATE_SUCCEEDED);
+	assert_int_equal(attempts_of(f, one), 1);
+	assert_int_equal(ksched_queue_result(f->q, one, &res, &len), 0);
+	assert_memory_equal(res, "a", 1);
+	ksched_free(res);
+	assert_int_equal(cpu_alloc(f, r0->worker), 0);
+	/* both: two completions end it without a heartbeat; a bad token
+	 * is refused first. */
+	assert_int_equal(ksched_sched_complete_part(f->s, both, q[0].token + 1,
+						    q[0].rank, f->now, true,
+						    "x", 1, NULL),
+			 KSCHED_ESTALE);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(ksched_sched_complete_part(
+					 f->s, both, q[i].token, q[i].rank,
+					 f->now, true, q[i].rank ? "1" : "0",
+					 1, NULL),
+				 0);
+	assert_int_equal(state_of(f, both, NULL), KSCHED_STATE_SUCCEEDED);
+	assert_int_equal(ksched_queue_result(f->q, both, &res, &len), 0);
+	assert_memory_equal(res, "0", 1);
+	ksched_free(res);
+	assert_int_equal(cpu_alloc(f, w), 0);
+}
+
+/* A part done within the window of a gang that goes back anyway is
+ * forgotten: the next attempt needs every part again, with its own
+ * result. */
+static void
+test_sched_restart_gang_done_part_forgotten(void **state)
+{
+	struct fx *f = *state;
+	struct ksched_assignment a[4], *r0, *r1;
+	uint64_t id = submit_gang(f, "fg2", 2, 0);
+	uint32_t ws[2];
+	void *res;
+	size_t len;
+
+	ws[0] = join(f, "fa", 1000, 1);
+	ws[1] = join(f, "fb", 1000, 1);
+	assert_int_equal(dispatch(f, ws, 2, a, 4), 2);
+	r0 = a[0].rank == 0 ? &a[0] : &a[1];
+	fx_restart(f, 3000);
+	ws[0] = join(f, "fa", 1000, 1);
+	ws[1] = join(f, "fb", 1000, 1);
+	assert_int_equal(ksched_sched_complete_part(f->s, id, r0->token, 0,
+						    f->now, true, "old", 3,
+						    NULL),
+			 0);
+	f->now += 3000;
+	tick(f);
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_READY);
+	assert_int_equal(dispatch(f, ws, 2, a, 4), 2);
+	r0 = a[0].rank == 0 ? &a[0] : &a[1];
+	r1 = a[0].rank == 0 ? &a[1] : &a[0];
+	assert_int_equal(r0->attempt, 1);
+	assert_int_equal(ksched_sched_complete_part(f->s, id, r1->token, 1,
+						    f->now, true, "b", 1,
+						    NULL),
+			 0);
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_LEASED);
+	assert_int_equal(ksched_sched_complete_part(f->s, id, r0->token, 0,
+						    f->now, true, "new", 3,
+						    NULL),
+			 0);
+	assert_int_equal(state_of(f, id, NULL), KSCHED_STATE_SUCCEEDED);
+	assert_int_equal(ksched_queue_result(f->q, id, &res, &len), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(res, "new", 3);
+	ksched_free(res);
+}
+
 /* A policy of the test's own: a task labelled pool=X goes to worker X. */
 static bool
 pool_filter(void *state, const struct ksched_task_view *t,
@@ -823,6 +1163,12 @@ main(void)
 		T(test_sched_selector_matches_labels),
 		T(test_sched_gang_all_or_nothing),
 		T(test_sched_gang_part_failure),
+		T(test_sched_restart_unreported_lease_goes_back),
+		T(test_sched_restart_no_window_keeps_lease),
+		T(test_sched_restart_gang_adopted_completes),
+		T(test_sched_restart_gang_half_reported_goes_back),
+		T(test_sched_restart_gang_parts_done_meanwhile),
+		T(test_sched_restart_gang_done_part_forgotten),
 		T(test_sched_policy_sees_task_labels),
 		T(test_sched_explain_per_worker),
 #undef T
