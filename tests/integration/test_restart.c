@@ -14,55 +14,37 @@
 #include <cmocka.h>
 
 #include "../testutil.h"
-#include "daemon.h"
+#include "cluster.h"
 #include "ksched.h"
 #include "ksched/client.h"
 
 #define NW 2
 
 struct fx {
-	char *dir;
-	char ctl[600], dsp[600], hbt[600];
+	struct tc_cluster cl;
 	pid_t master, workers[NW];
 	ksched_client *c;
 };
 
-/* Start-up as in test_faults.c (to share once its helpers move). */
 static void
 start_master(struct fx *f)
 {
-	char data[600], ready[600], log[600];
-	const char *args[] = {"--http", "none", "--data", data, "--control", f->ctl,
-			      "--dispatch", f->dsp, "--heartbeat", f->hbt,
-			      "--ready-file", ready, "--heartbeat-interval",
-			      "300", "--dead-after", "6", "--log-level",
-			      "info", NULL};
+	const char *extra[] = {"--http", "none", "--heartbeat-interval", "300",
+			       "--dead-after", "6", "--log-level", "info",
+			       NULL};
 
-	snprintf(data, sizeof(data), "%s/data", f->dir);
-	snprintf(ready, sizeof(ready), "%s/master.ready", f->dir);
-	snprintf(log, sizeof(log), "%s/master.log", f->dir);
-	unlink(ready);
-	f->master = td_start("ksched-master", log, args);
-	if (td_wait_file(ready, f->master, 10000 * tu_slow()))
-		fail_msg("master did not start (log %s)", log);
+	tc_start_master(&f->cl, extra, &f->master);
 }
 
 static void
 start_worker(struct fx *f, int i)
 {
-	char id[32], ready[640], log[640];
-	const char *args[] = {"--id", id, "--cpu", "4000", "--mem", "4096",
-			      "--slots", "2", "--dispatch", f->dsp,
-			      "--heartbeat", f->hbt, "--ready-file", ready,
-			      "--log-level", "info", NULL};
+	char id[32];
+	const char *extra[] = {"--cpu", "4000", "--mem", "4096", "--slots", "2",
+			       "--log-level", "info", NULL};
 
 	snprintf(id, sizeof(id), "w%d", i);
-	snprintf(ready, sizeof(ready), "%s/%s.ready", f->dir, id);
-	snprintf(log, sizeof(log), "%s/%s.log", f->dir, id);
-	unlink(ready);
-	f->workers[i] = td_start("ksched-worker", log, args);
-	if (td_wait_file(ready, f->workers[i], 10000 * tu_slow()))
-		fail_msg("worker %d did not register (log %s)", i, log);
+	tc_start_worker(&f->cl, id, extra, &f->workers[i]);
 }
 
 static int
@@ -70,14 +52,11 @@ setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
-	f->dir = tu_tmpdir("restart");
-	snprintf(f->ctl, sizeof(f->ctl), "ipc://%s/c.ipc", f->dir);
-	snprintf(f->dsp, sizeof(f->dsp), "ipc://%s/d.ipc", f->dir);
-	snprintf(f->hbt, sizeof(f->hbt), "ipc://%s/h.ipc", f->dir);
+	tc_init(&f->cl, "restart");
 	start_master(f);
 	for (int i = 0; i < NW; i++)
 		start_worker(f, i);
-	assert_int_equal(ksched_client_open(f->ctl, &f->c), KSCHED_OK);
+	assert_int_equal(ksched_client_open(f->cl.ctl, &f->c), KSCHED_OK);
 	*state = f;
 	return 0;
 }
@@ -87,15 +66,7 @@ teardown(void **state)
 {
 	struct fx *f = *state;
 
-	ksched_client_close(f->c);
-	for (int i = 0; i < NW; i++)
-		if (f->workers[i] > 0)
-			td_stop(f->workers[i], 15000 * tu_slow());
-	td_stop(f->master, 10000 * tu_slow());
-	if (getenv("KSCHED_TEST_KEEP"))
-		fprintf(stderr, "kept %s\n", f->dir);
-	else
-		tu_rmtree(f->dir);
+	(void)tc_down(&f->cl, f->c, f->master, f->workers, NW, 15000);
 	free(f);
 	return 0;
 }
@@ -110,7 +81,7 @@ sh_task(struct fx *f, const char *script, int64_t nodes)
 	ksched_task *t;
 	uint64_t id;
 
-	snprintf(env, sizeof(env), "D=%s", f->dir);
+	snprintf(env, sizeof(env), "D=%s", f->cl.dir);
 	assert_int_equal(ksched_task_new(&t), 0);
 	assert_int_equal(ksched_task_set_argv(t, 3, argv), 0);
 	assert_int_equal(ksched_task_add_env(t, env), 0);
@@ -159,7 +130,7 @@ wait_path(struct fx *f, const char *name)
 {
 	char p[700];
 
-	snprintf(p, sizeof(p), "%s/%s", f->dir, name);
+	snprintf(p, sizeof(p), "%s/%s", f->cl.dir, name);
 	if (td_wait_file(p, 0, 10000 * tu_slow()))
 		fail_msg("%s never appeared", p);
 }
@@ -171,7 +142,7 @@ count_lines(struct fx *f, const char *name)
 	int n = 0;
 	FILE *fp;
 
-	snprintf(p, sizeof(p), "%s/%s", f->dir, name);
+	snprintf(p, sizeof(p), "%s/%s", f->cl.dir, name);
 	fp = fopen(p, "r");
 	while (fp && fgets(line, sizeof(line), fp))
 		n++;
@@ -188,7 +159,7 @@ master_logged(struct fx *f, const char *what)
 	bool found = false;
 	FILE *fp;
 
-	snprintf(p, sizeof(p), "%s/master.log", f->dir);
+	snprintf(p, sizeof(p), "%s/master.log", f->cl.dir);
 	fp = fopen(p, "r");
 	while (fp && !found && fgets(line, sizeof(line), fp))
 		found = strstr(line, what) != NULL;
@@ -206,7 +177,7 @@ kill_pidfile(struct fx *f, const char *name)
 	long pid = -1;
 	FILE *fp;
 
-	snprintf(p, sizeof(p), "%s/%s", f->dir, name);
+	snprintf(p, sizeof(p), "%s/%s", f->cl.dir, name);
 	fp = fopen(p, "r");
 	if (fp) {
 		if (fscanf(fp, "%ld", &pid) != 1)
@@ -308,7 +279,7 @@ test_restart_gang_part_ended_meanwhile(void **state)
 	wait_path(f, "ug.0");
 	wait_path(f, "ug.1");
 	td_kill(f->master);
-	snprintf(go, sizeof(go), "%s/go", f->dir);
+	snprintf(go, sizeof(go), "%s/go", f->cl.dir);
 	fp = fopen(go, "w");
 	assert_non_null(fp);
 	fclose(fp);
