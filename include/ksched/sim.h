@@ -22,6 +22,7 @@
 
 #include "common.h"
 #include "membership.h"
+#include "policy.h" /* struct ksched_label_view */
 #include "task.h"
 
 #ifdef __cplusplus
