@@ -410,9 +410,12 @@ round_running(ksched_sched *s, struct round *r)
 			r->rvcap = cap;
 		}
 		for (size_t k = 0; k < parts; k++) {
-			if (t->gw && t->gw[k] == KSCHED__PART_DONE)
-				continue; /* ended while the master was down */
-			struct ksched_running_view *v = &r->rv[r->nr++];
+			struct ksched_running_view *v;
+			/* A part that ended while the master was down, or one
+			 * not reported yet, runs nowhere. */
+			if (t->gw && t->gw[k] >= KSCHED__PART_DONE)
+				continue;
+			v = &r->rv[r->nr++];
 			v->task = t->id;
 			v->worker = t->gw ? t->gw[k] : (uint32_t)t->worker;
 			v->need = t->need;
