@@ -235,6 +235,15 @@ check_opts(struct run *r)
 		       ">= 0");
 		return KSCHED_EINVAL;
 	}
+	if (r->o.fail_rate > KSCHED_SIM_FAIL_RATE_MAX) {
+		ksched__sim_set_err(r,
+				    "simulator: fail rate %g per hour is more "
+				    "than %.0f (one death per virtual ms)",
+				    r->o.fail_rate, KSCHED_SIM_FAIL_RATE_MAX);
+		return KSCHED_EINVAL;
+	}
+	if (!r->o.max_restarts)
+		r->o.max_restarts = KSCHED_SIM_RESTARTS_DEFAULT;
 	return KSCHED_OK;
 }
 

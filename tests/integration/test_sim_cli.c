@@ -287,6 +287,54 @@ test_sim_cli_deterministic(void **state)
 	tu_rmtree(dir);
 }
 
+/*
+ * Deaths far faster than the job (100,000 an hour on one node, repaired
+ * after 1 s, a 10 s job): the run still ends, quickly, with the job given
+ * up as unfinished after --max-restarts lost starts; an absurd rate is a
+ * command-line error.
+ */
+static void
+test_sim_cli_failure_storm_ends(void **state)
+{
+	char *dir = tu_tmpdir("simcli");
+	char swf[PATH_MAX], rep[PATH_MAX], log[PATH_MAX], *text;
+	const char *a[] = {"--trace",	   swf,	      "--cluster", "1x(cpu=1)",
+			   "--fail-rate", "100000", "--repair",  "1",
+			   "--max-restarts", "7",   "--report",  rep,
+			   "--quiet",	   NULL};
+	const char *b[] = {"--trace", swf, "--fail-rate", "1e308", NULL};
+	const char *c[] = {"--trace", swf, "--max-restarts", "0", NULL};
+	json_t *doc, *run;
+	int64_t t0;
+	FILE *f;
+
+	(void)state;
+	join(swf, sizeof(swf), dir, "one.swf");
+	join(rep, sizeof(rep), dir, "r.json");
+	join(log, sizeof(log), dir, "err.log");
+	f = fopen(swf, "w");
+	assert_non_null(f);
+	fprintf(f, "1 0 -1 10 1 -1 -1 1 20 -1 1 1 1 1 1 1 -1 -1\n");
+	fclose(f);
+	t0 = td_now_ms();
+	assert_int_equal(sim(log, 20000, a), 0);
+	assert_true(td_now_ms() - t0 < 10000 * tu_slow());
+	doc = json_load_file(rep, 0, NULL);
+	assert_non_null(doc);
+	run = report_run(doc, "fcfs");
+	assert_int_equal((int)metric(run, "unfinished"), 1);
+	assert_int_equal((int)metric(run, "done"), 0);
+	assert_int_equal((int)metric(run, "restarts"), 7);
+	json_decref(doc);
+	assert_int_equal(sim(log, 10000, b), 2);
+	assert_int_equal(sim(log, 10000, c), 2);
+	text = slurp(log, NULL);
+	assert_non_null(strstr(text, "--fail-rate: at most 3600000"));
+	assert_non_null(strstr(text, "--max-restarts: expected 1..1000000"));
+	free(text);
+	tu_rmtree(dir);
+}
+
 /* ---- real traces --------------------------------------------------------- */
 
 static void
@@ -509,6 +557,7 @@ main(void)
 	    cmocka_unit_test(test_sim_cli_bad_flags_exit_2),
 	    cmocka_unit_test(test_sim_cli_bad_trace_exit_1),
 	    cmocka_unit_test(test_sim_cli_deterministic),
+	    cmocka_unit_test(test_sim_cli_failure_storm_ends),
 	    cmocka_unit_test(test_sim_cli_nasa_all_jobs_fcfs_in_order),
 	    cmocka_unit_test(test_sim_cli_medium_late_backfilling),
 	    cmocka_unit_test(test_sim_cli_medium_late_matches_batsched),
