@@ -426,7 +426,17 @@ load_cluster(const struct cli *c, const ksched_sim_workload *w,
 		e = ksched_sim_cluster_load(c->nodes, out, err, sizeof(err));
 	else if (c->cluster)
 		e = ksched_sim_cluster_parse(c->cluster, out, err, sizeof(err));
-	else if (ksched_sim_workload_machines(w) > 0) {
+	else if (ksched_sim_workload_machines(w) > KSCHED_SIM_NODES_MAX) {
+		/* The default cluster: speak of the trace, not of a spec
+		 * the user never wrote. */
+		fprintf(stderr,
+			"ksched-sim: %s declares %lld machines, more than "
+			"the %u nodes a simulated cluster may have: give "
+			"--cluster or --nodes\n",
+			c->trace, (long long)ksched_sim_workload_machines(w),
+			KSCHED_SIM_NODES_MAX);
+		return EX_USAGE;
+	} else if (ksched_sim_workload_machines(w) > 0) {
 		snprintf(spec, sizeof(spec), "%lldx(cpu=1)",
 			 (long long)ksched_sim_workload_machines(w));
 		e = ksched_sim_cluster_parse(spec, out, err, sizeof(err));

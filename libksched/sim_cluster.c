@@ -13,7 +13,7 @@
 #include "sim_trace_int.h"
 
 /* Enough for any cluster a laptop can simulate; stops "1e12x(...)". */
-#define SIM_NODES_MAX (1u << 20)
+#define SIM_NODES_MAX KSCHED_SIM_NODES_MAX
 
 struct ksched_sim_cluster {
 	struct ksched_sim_node *v;

@@ -139,6 +139,9 @@ KSCHED_API int64_t ksched_sim_workload_machines(const ksched_sim_workload *w);
 
 /* ---- clusters ----------------------------------------------------------- */
 
+/* The most nodes a cluster may have. */
+#define KSCHED_SIM_NODES_MAX (1u << 20)
+
 /* One simulated worker. */
 struct ksched_sim_node {
 	char *id;			  /* owned by the cluster */

@@ -247,6 +247,38 @@ test_sim_cli_bad_trace_exit_1(void **state)
 	tu_rmtree(dir);
 }
 
+/* A trace that declares more machines than a cluster may have: the
+ * error speaks of the trace and suggests --cluster, not of a spec the
+ * user never gave; with --cluster the same trace runs. */
+static void
+test_sim_cli_too_many_machines(void **state)
+{
+	char *dir = tu_tmpdir("simcli");
+	char log[PATH_MAX], swf[PATH_MAX], *text;
+	const char *a[] = {"--trace", swf, "--quiet", NULL};
+	const char *b[] = {"--trace", swf, "--cluster", "4x(cpu=1)",
+			   "--quiet", NULL};
+	FILE *f;
+
+	(void)state;
+	join(log, sizeof(log), dir, "err.log");
+	join(swf, sizeof(swf), dir, "big.swf");
+	f = fopen(swf, "w");
+	assert_non_null(f);
+	fprintf(f, "; MaxProcs: 2000000\n"
+		   "1 0 -1 10 1 -1 -1 1 20 -1 1 1 1 1 1 1 -1 -1\n");
+	fclose(f);
+	assert_int_equal(sim(log, 10000, a), 2);
+	text = slurp(log, NULL);
+	assert_non_null(strstr(text, "declares 2000000 machines, more than "
+				     "the 1048576 nodes"));
+	assert_non_null(strstr(text, "--cluster"));
+	assert_null(strstr(text, "cluster spec"));
+	free(text);
+	assert_int_equal(sim(log, 10000, b), 0);
+	tu_rmtree(dir);
+}
+
 /* Two runs of the same input give the same bytes (no trace needed). */
 static void
 test_sim_cli_deterministic(void **state)
@@ -556,6 +588,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sim_cli_bad_flags_exit_2),
 	    cmocka_unit_test(test_sim_cli_bad_trace_exit_1),
+	    cmocka_unit_test(test_sim_cli_too_many_machines),
 	    cmocka_unit_test(test_sim_cli_deterministic),
 	    cmocka_unit_test(test_sim_cli_failure_storm_ends),
 	    cmocka_unit_test(test_sim_cli_nasa_all_jobs_fcfs_in_order),
