@@ -448,6 +448,29 @@ test_top_plain_snapshot(void **state)
 }
 
 /*
+ * A task's error is what its stderr said: the worker already turns ESC
+ * into '?', but newlines, C1 controls (0x9b is a CSI on many terminals,
+ * raw or as UTF-8) must not reach the terminal raw from top either.
+ */
+static void
+test_top_escapes_filtered(void **state)
+{
+	struct fx *f = *state;
+	char *out = ctl(f, "submit --retries 0 --wait -- /bin/sh -c "
+			   "'printf \"\\303\\251\\233[2J\\302\\233X"
+			   "\\033[31m\\nok\" >&2; exit 3' 2>&1");
+
+	assert_non_null(strstr(out, "exit status 3"));
+	free(out);
+	out = ctl(f, "top --once");
+	if (!strstr(out, "exit status 3: \303\251?[2J??X?[31m?ok\n"))
+		fail_msg("the error is not shown filtered:\n%s", out);
+	assert_null(strchr(out, '\033'));
+	assert_null(strchr(out, '\233'));
+	free(out);
+}
+
+/*
  * The first full frame (between cursor home and clear to the end) has at
  * most 24 rows (23 newlines: one more would scroll) of at most 80 columns
  * of text, escapes aside.
@@ -478,11 +501,11 @@ frame_fits(const char *out)
 
 /*
  * kschedctl top on a pseudo-terminal of 80x24: once it shows the workers,
- * press q (or send SIGTERM when sig): it must exit 0 within 5 s and leave
- * the alternate screen (the terminal given back).
+ * press q (or send signal sig when not 0): it must exit 0 within 5 s and
+ * leave the alternate screen (the terminal given back).
  */
 static void
-top_on_pty(const struct fx *f, bool sig)
+top_on_pty(const struct fx *f, int sig)
 {
 	struct winsize ws = {.ws_row = 24, .ws_col = 80};
 	int m = posix_openpt(O_RDWR | O_NOCTTY), status = -1;
@@ -530,7 +553,7 @@ top_on_pty(const struct fx *f, bool sig)
 		if (!asked && strstr(out, "topw2")) {
 			asked = true;
 			if (sig)
-				kill(pid, SIGTERM);
+				kill(pid, sig);
 			else
 				assert_int_equal(write(m, "q", 1), 1);
 			end = td_now_ms() + 5000 * tu_slow();
@@ -544,7 +567,7 @@ top_on_pty(const struct fx *f, bool sig)
 	if (!WIFEXITED(status)) {
 		td_kill(pid);
 		fail_msg("top did not quit on %s; output:\n%s",
-			 sig ? "SIGTERM" : "q", out);
+			 sig ? strsignal(sig) : "q", out);
 	}
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_non_null(strstr(out, "\033[?1049h")); /* alternate screen */
@@ -557,13 +580,21 @@ top_on_pty(const struct fx *f, bool sig)
 static void
 test_top_q_quits_on_a_terminal(void **state)
 {
-	top_on_pty(*state, false);
+	top_on_pty(*state, 0);
 }
 
 static void
 test_top_sigterm_restores_the_terminal(void **state)
 {
-	top_on_pty(*state, true);
+	top_on_pty(*state, SIGTERM);
+}
+
+/* Ctrl-\ (SIGQUIT) must not leave the terminal raw on the alternate
+ * screen either. */
+static void
+test_top_sigquit_restores_the_terminal(void **state)
+{
+	top_on_pty(*state, SIGQUIT);
 }
 
 /* submit --file of more tasks than one request holds, stderr a pipe. */
@@ -719,6 +750,8 @@ main(void)
 	    cmocka_unit_test(test_top_plain_snapshot),
 	    cmocka_unit_test(test_top_q_quits_on_a_terminal),
 	    cmocka_unit_test(test_top_sigterm_restores_the_terminal),
+	    cmocka_unit_test(test_top_sigquit_restores_the_terminal),
+	    cmocka_unit_test(test_top_escapes_filtered),
 	    cmocka_unit_test(test_progress_plain_when_not_a_tty),
 	};
 	int rc = cmocka_run_group_tests(man, NULL, NULL);
