@@ -442,8 +442,7 @@ load_lines(ksched_sim_cluster *c, struct sim_lines *l, char *err, size_t errlen)
 		if (first && strncmp(line, "sn,", 3) == 0) {
 			nf = ksched__sim_csv_split(line, f, OB_FIELDS_MAX);
 			if (nf > OB_FIELDS_MAX)
-				return too_many_columns(l->lineno, err,
-							errlen);
+				return too_many_columns(l->lineno, err, errlen);
 			if (!openb_header(f, nf, col))
 				return ksched__sim_err(
 				    err, errlen,
@@ -459,8 +458,7 @@ load_lines(ksched_sim_cluster *c, struct sim_lines *l, char *err, size_t errlen)
 		if (csv) {
 			nf = ksched__sim_csv_split(line, f, OB_FIELDS_MAX);
 			if (nf > OB_FIELDS_MAX)
-				return too_many_columns(l->lineno, err,
-							errlen);
+				return too_many_columns(l->lineno, err, errlen);
 			e = openb_node(c, col, f, nf, l->lineno, err, errlen);
 		} else {
 			e = spec_parse_into(c, line, msg, sizeof(msg));

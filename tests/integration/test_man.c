@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 
 #include <jansson.h>
 
@@ -499,6 +500,25 @@ frame_fits(const char *out)
 	assert_true(rows <= 24);
 }
 
+/* A pseudo-terminal of 80x24: its master, the slave's name in *slave;
+ * skips the test (freeing out) when there are none. */
+static int
+open_pty(const char **slave, char *out)
+{
+	struct winsize ws = {.ws_row = 24, .ws_col = 80};
+	int m = posix_openpt(O_RDWR | O_NOCTTY);
+
+	if (m < 0 || grantpt(m) || unlockpt(m) || !(*slave = ptsname(m))) {
+		print_message("no pseudo-terminals here: not tested\n");
+		if (m >= 0)
+			close(m);
+		free(out);
+		skip();
+	}
+	ioctl(m, TIOCSWINSZ, &ws);
+	return m;
+}
+
 /*
  * kschedctl top on a pseudo-terminal of 80x24: once it shows the workers,
  * press q (or send signal sig when not 0): it must exit 0 within 5 s and
@@ -507,22 +527,14 @@ frame_fits(const char *out)
 static void
 top_on_pty(const struct fx *f, int sig)
 {
-	struct winsize ws = {.ws_row = 24, .ws_col = 80};
-	int m = posix_openpt(O_RDWR | O_NOCTTY), status = -1;
+	int m, status = -1;
 	char path[PATH_MAX + 32], *out = calloc(1, OUT_MAX);
 	const char *slave;
 	size_t n = 0;
 	int64_t end;
 	pid_t pid;
 
-	if (m < 0 || grantpt(m) || unlockpt(m) || !(slave = ptsname(m))) {
-		print_message("no pseudo-terminals here: not tested\n");
-		if (m >= 0)
-			close(m);
-		free(out);
-		skip();
-	}
-	ioctl(m, TIOCSWINSZ, &ws);
+	m = open_pty(&slave, out);
 	snprintf(path, sizeof(path), "%s/kschedctl", td_bindir());
 	pid = fork();
 	assert_true(pid >= 0);
@@ -587,6 +599,149 @@ static void
 test_top_sigterm_restores_the_terminal(void **state)
 {
 	top_on_pty(*state, SIGTERM);
+}
+
+/* The state letter of /proc/PID/stat ('T' when stopped), 0 if unknown. */
+static char
+proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *fp;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(fp = fopen(path, "r")))
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Read what the pty has into out (n bytes kept), for up to ms; stop early
+ * when want (if not NULL) appears after offset from. */
+static void
+pty_pump(int m, char *out, size_t *n, int ms, const char *want, size_t from)
+{
+	int64_t end = td_now_ms() + (int64_t)ms * tu_slow();
+
+	while (td_now_ms() < end) {
+		struct pollfd p = {m, POLLIN, 0};
+		ssize_t r;
+
+		if (poll(&p, 1, 50) > 0 &&
+		    (r = read(m, out + *n, OUT_MAX - 1 - *n)) > 0)
+			*n += (size_t)r;
+		out[*n] = 0;
+		if (want && strstr(out + from, want))
+			return;
+		if (*n >= OUT_MAX - 1)
+			fail_msg("too much output from top");
+	}
+}
+
+/* The "shell" of the Ctrl-Z test: a session leader on the pty that runs
+ * top in a foreground process group of its own, tells its pid on fd, and
+ * exits with top's status. */
+static void
+job_shell(const struct fx *f, const char *slave, int fd)
+{
+	char path[PATH_MAX + 32];
+	int s, status = 0;
+	pid_t c;
+
+	snprintf(path, sizeof(path), "%s/kschedctl", td_bindir());
+	setsid();
+	if ((s = open(slave, O_RDWR)) < 0) /* the controlling terminal */
+		_exit(126);
+	dup2(s, 0);
+	dup2(s, 1);
+	dup2(s, 2);
+	if ((c = fork()) == 0) {
+		signal(SIGTTOU, SIG_IGN); /* tcsetpgrp from the background */
+		setpgid(0, 0);
+		tcsetpgrp(0, getpid());
+		signal(SIGTTOU, SIG_DFL);
+		execl(path, path, "--control", f->cl.ctl, "top", "--interval",
+		      "200", (char *)NULL);
+		_exit(127);
+	}
+	if (c < 0 || write(fd, &c, sizeof(c)) != sizeof(c))
+		_exit(125);
+	while (waitpid(c, &status, 0) < 0) /* stops are not reported */
+		;
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 124);
+}
+
+/*
+ * Ctrl-Z on the terminal, as under a job-control shell (top's group is not
+ * orphaned, so the stop is real).  While stopped top must have left the
+ * alternate screen with echo and line mode back; continued, it takes the
+ * screen again; q then quits with status 0.
+ */
+static void
+test_top_ctrl_z_gives_the_terminal_back(void **state)
+{
+	int m, status = -1, fds[2], s;
+	char *out = calloc(1, OUT_MAX), st = 0;
+	const char *slave, *why = NULL;
+	struct termios tio;
+	size_t n = 0, mark;
+	pid_t shell, top = 0;
+
+	m = open_pty(&slave, out);
+	assert_int_equal(pipe(fds), 0);
+	shell = fork();
+	assert_true(shell >= 0);
+	if (shell == 0) {
+		close(m);
+		close(fds[0]);
+		job_shell(*state, slave, fds[1]);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &top, sizeof(top)), sizeof(top));
+	close(fds[0]);
+	pty_pump(m, out, &n, 15000, "topw2", 0);
+	assert_non_null(strstr(out, "topw2"));
+	mark = n;
+	assert_int_equal(write(m, "\032", 1), 1); /* Ctrl-Z */
+	for (int i = 0; i < 100 && (st = proc_state(top)) != 'T'; i++)
+		pty_pump(m, out, &n, 50, NULL, 0);
+	if (st != 'T')
+		why = "top did not stop on Ctrl-Z";
+	pty_pump(m, out, &n, 200, NULL, 0);
+	if (!why && !strstr(out + mark, "\033[?1049l"))
+		why = "stopped on the alternate screen";
+	tio.c_lflag = 0;
+	if (!why && (s = open(slave, O_RDWR | O_NOCTTY)) >= 0) {
+		if (tcgetattr(s, &tio))
+			tio.c_lflag = 0;
+		close(s);
+	}
+	if (!why && (!(tio.c_lflag & ECHO) || !(tio.c_lflag & ICANON)))
+		why = "stopped with the terminal raw";
+	mark = n;
+	kill(top, SIGCONT);
+	pty_pump(m, out, &n, 5000, "topw2", mark);
+	if (!why && !strstr(out + mark, "\033[?1049h"))
+		why = "the alternate screen not taken again";
+	if (!why && write(m, "q", 1) != 1)
+		why = "cannot press q";
+	for (int i = 0; !why && i < 100 &&
+			waitpid(shell, &status, WNOHANG) != shell;
+	     i++)
+		pty_pump(m, out, &n, 50, NULL, 0);
+	if (!why && !WIFEXITED(status))
+		why = "top did not quit after Ctrl-Z and SIGCONT";
+	if (why) {
+		td_kill(top); /* stopped or not */
+		td_kill(shell);
+		fail_msg("%s; output:\n%s", why, out);
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(m);
+	free(out);
 }
 
 /* Ctrl-\ (SIGQUIT) must not leave the terminal raw on the alternate
@@ -751,6 +906,7 @@ main(void)
 	    cmocka_unit_test(test_top_q_quits_on_a_terminal),
 	    cmocka_unit_test(test_top_sigterm_restores_the_terminal),
 	    cmocka_unit_test(test_top_sigquit_restores_the_terminal),
+	    cmocka_unit_test(test_top_ctrl_z_gives_the_terminal_back),
 	    cmocka_unit_test(test_top_escapes_filtered),
 	    cmocka_unit_test(test_progress_plain_when_not_a_tty),
 	};
