@@ -48,7 +48,9 @@ static const char help_text[] =
 "       policy sees per dispatch; default: the whole queue for fcfs, sjf,\n"
 "       easy, conservative and plugins)\n"
 "failures: --fail AT:NODE (seconds, node index or name; repeatable)\n"
-"       --fail-rate R (deaths per hour)  --repair S  --seed N\n"
+"       --fail-rate R (deaths per hour, at most 3600000)  --repair S\n"
+"       --seed N  --max-restarts N (starts a job may lose before it is\n"
+"       given up as unfinished; default 100)\n"
 "       --quiet (no table, no progress)  --help\n"
 "\n"
 "Exit status: 0 ok, 1 bad trace, cluster or run, 2 bad command line.\n"
@@ -203,6 +205,7 @@ enum {
 	O_RATE,
 	O_REPAIR,
 	O_SEED,
+	O_RESTARTS,
 	O_QUIET,
 	O_HELP
 };
@@ -228,6 +231,7 @@ static const struct option longopts[] = {
     {"fail-rate", 1, NULL, O_RATE},
     {"repair", 1, NULL, O_REPAIR},
     {"seed", 1, NULL, O_SEED},
+    {"max-restarts", 1, NULL, O_RESTARTS},
     {"quiet", 0, NULL, O_QUIET},
     {"help", 0, NULL, O_HELP},
     {NULL, 0, NULL, 0},
@@ -313,6 +317,13 @@ apply(struct cli *c, int o, const char *v)
 			return usage_err("--fail-rate: expected deaths per "
 					 "hour >= 0 (got '%s')",
 					 v);
+		/* The clock counts milliseconds: more than one death per
+		 * virtual ms cannot be simulated. */
+		if (c->run.fail_rate > KSCHED_SIM_FAIL_RATE_MAX)
+			return usage_err("--fail-rate: at most %.0f deaths per "
+					 "hour, one per virtual millisecond "
+					 "(got '%s')",
+					 KSCHED_SIM_FAIL_RATE_MAX, v);
 		break;
 	case O_REPAIR:
 		if (!parse_secs(v, &ms))
@@ -327,6 +338,13 @@ apply(struct cli *c, int o, const char *v)
 					 "(got '%s')",
 					 v);
 		c->run.seed = u;
+		break;
+	case O_RESTARTS:
+		if (!parse_u64(v, &u) || !u || u > 1000000)
+			return usage_err("--max-restarts: expected 1..1000000 "
+					 "(got '%s')",
+					 v);
+		c->run.max_restarts = (uint32_t)u;
 		break;
 	case O_QUIET:
 		c->quiet = true;
@@ -408,7 +426,17 @@ load_cluster(const struct cli *c, const ksched_sim_workload *w,
 		e = ksched_sim_cluster_load(c->nodes, out, err, sizeof(err));
 	else if (c->cluster)
 		e = ksched_sim_cluster_parse(c->cluster, out, err, sizeof(err));
-	else if (ksched_sim_workload_machines(w) > 0) {
+	else if (ksched_sim_workload_machines(w) > KSCHED_SIM_NODES_MAX) {
+		/* The default cluster: speak of the trace, not of a spec
+		 * the user never wrote. */
+		fprintf(stderr,
+			"ksched-sim: %s declares %lld machines, more than "
+			"the %u nodes a simulated cluster may have: give "
+			"--cluster or --nodes\n",
+			c->trace, (long long)ksched_sim_workload_machines(w),
+			KSCHED_SIM_NODES_MAX);
+		return EX_USAGE;
+	} else if (ksched_sim_workload_machines(w) > 0) {
 		snprintf(spec, sizeof(spec), "%lldx(cpu=1)",
 			 (long long)ksched_sim_workload_machines(w));
 		e = ksched_sim_cluster_parse(spec, out, err, sizeof(err));

@@ -246,6 +246,22 @@ pick_live_node(struct run *r)
 	return -1;
 }
 
+/* Job j lost its start max_restarts times: cancel it in the core and
+ * count it as ended (unfinished), so that deaths faster than the jobs
+ * cannot keep a run going for ever. */
+static ksched_err
+give_up(struct run *r, size_t j, int64_t now)
+{
+	ksched_err e = ksched_sched_cancel(r->s, r->jobs[j].tid, now);
+
+	if (e)
+		return e;
+	r->jobs[j].state = J_ENDED;
+	r->queued--;
+	r->ended++;
+	return op_done(r, 1);
+}
+
 /*
  * Worker node dies: the core hands its leases back (as the master does for
  * a lost worker: READY again, the attempt not counted); every job with a
@@ -288,6 +304,9 @@ node_die(struct run *r, int64_t node, int64_t now)
 		r->busy -= (size_t)jb->nodes;
 		jr->restarts++;
 		jr->start_ms = -1;
+		if (jr->restarts >= r->o.max_restarts &&
+		    (e = give_up(r, j, now)))
+			return e;
 	}
 	if (r->o.repair_ms > 0) {
 		struct ev ev = {now + r->o.repair_ms, EV_REPAIR, (uint64_t)node,

@@ -13,7 +13,7 @@
 #include "sim_trace_int.h"
 
 /* Enough for any cluster a laptop can simulate; stops "1e12x(...)". */
-#define SIM_NODES_MAX (1u << 20)
+#define SIM_NODES_MAX KSCHED_SIM_NODES_MAX
 
 struct ksched_sim_cluster {
 	struct ksched_sim_node *v;
@@ -344,6 +344,7 @@ ksched_sim_cluster_parse(const char *spec, ksched_sim_cluster **out, char *err,
  */
 
 enum { OB_SN, OB_CPU, OB_MEM, OB_GPU, OB_MODEL, OB_NCOLS };
+enum { OB_FIELDS_MAX = 16 }; /* columns of a node list we read */
 static const char *const openb_cols[OB_NCOLS] = {"sn", "cpu_milli",
 						 "memory_mib", "gpu", "model"};
 
@@ -366,15 +367,20 @@ openb_node(ksched_sim_cluster *c, const int *col, char **f, size_t nf,
 	if (!*f[col[OB_SN]])
 		return ksched__sim_err(err, errlen, "line %zu: empty 'sn'",
 				       lineno);
+	/* The same limits as a cluster spec's, so that sums over the
+	 * cluster cannot overflow. */
 	if (!ksched__sim_int(f[col[OB_CPU]], &t.cap.cpu_milli) ||
-	    t.cap.cpu_milli < 0 ||
+	    t.cap.cpu_milli < 0 || t.cap.cpu_milli > KSCHED_CPU_MAX ||
 	    !ksched__sim_int(f[col[OB_MEM]], &t.cap.mem_mb) ||
-	    t.cap.mem_mb < 0 || !ksched__sim_int(f[col[OB_GPU]], &t.cap.gpus) ||
-	    t.cap.gpus < 0)
+	    t.cap.mem_mb < 0 || t.cap.mem_mb > KSCHED_MEM_MAX ||
+	    !ksched__sim_int(f[col[OB_GPU]], &t.cap.gpus) || t.cap.gpus < 0 ||
+	    t.cap.gpus > KSCHED_GPUS_MAX)
 		return ksched__sim_err(err, errlen,
 				       "line %zu: cpu_milli, memory_mib and "
-				       "gpu must be integers >= 0",
-				       lineno);
+				       "gpu must be integers in 0..%u, "
+				       "0..%u and 0..%u",
+				       lineno, KSCHED_CPU_MAX, KSCHED_MEM_MAX,
+				       KSCHED_GPUS_MAX);
 	t.has_cpu = true;
 	if (col[OB_MODEL] >= 0 && (size_t)col[OB_MODEL] < nf &&
 	    *f[col[OB_MODEL]]) {
@@ -405,12 +411,23 @@ openb_header(char **f, size_t nf, int *col)
 	return true;
 }
 
+/* csv_split says "one more than max" when a row has more columns than
+ * f holds: refuse the row rather than read past f. */
+static ksched_err
+too_many_columns(size_t lineno, char *err, size_t errlen)
+{
+	return ksched__sim_err(err, errlen,
+			       "line %zu: more than %d columns in an openb "
+			       "node list",
+			       lineno, OB_FIELDS_MAX);
+}
+
 static ksched_err
 load_lines(ksched_sim_cluster *c, struct sim_lines *l, char *err, size_t errlen)
 {
 	int col[OB_NCOLS];
 	bool csv = false, first = true;
-	char *line, *f[16], msg[512];
+	char *line, *f[OB_FIELDS_MAX], msg[512];
 	size_t len, nf;
 	ksched_err e;
 	int r;
@@ -423,7 +440,9 @@ load_lines(ksched_sim_cluster *c, struct sim_lines *l, char *err, size_t errlen)
 		if (strspn(line, " \t") == strlen(line))
 			continue;
 		if (first && strncmp(line, "sn,", 3) == 0) {
-			nf = ksched__sim_csv_split(line, f, 16);
+			nf = ksched__sim_csv_split(line, f, OB_FIELDS_MAX);
+			if (nf > OB_FIELDS_MAX)
+				return too_many_columns(l->lineno, err, errlen);
 			if (!openb_header(f, nf, col))
 				return ksched__sim_err(
 				    err, errlen,
@@ -437,7 +456,9 @@ load_lines(ksched_sim_cluster *c, struct sim_lines *l, char *err, size_t errlen)
 		}
 		first = false;
 		if (csv) {
-			nf = ksched__sim_csv_split(line, f, 16);
+			nf = ksched__sim_csv_split(line, f, OB_FIELDS_MAX);
+			if (nf > OB_FIELDS_MAX)
+				return too_many_columns(l->lineno, err, errlen);
 			e = openb_node(c, col, f, nf, l->lineno, err, errlen);
 		} else {
 			e = spec_parse_into(c, line, msg, sizeof(msg));

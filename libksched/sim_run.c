@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,17 @@ setup_caps(struct run *r)
 		if (k == r->ncaps)
 			r->caps[r->ncaps++].cap = *c;
 		r->caps[k].count++;
+		/* The loaders bound each node; still, a sum that would
+		 * overflow is a clear error, not undefined behaviour. */
+		if (c->slots < 0 || c->cpu_milli < 0 ||
+		    c->slots > INT64_MAX - r->res->slots ||
+		    c->cpu_milli > INT64_MAX - r->res->cpu_milli) {
+			ksched__sim_set_err(r,
+					    "simulator: node %zu: slots or "
+					    "cpu_milli out of range",
+					    i);
+			return KSCHED_EINVAL;
+		}
 		r->res->slots += c->slots;
 		r->res->cpu_milli += c->cpu_milli;
 	}
@@ -223,6 +235,15 @@ check_opts(struct run *r)
 		       ">= 0");
 		return KSCHED_EINVAL;
 	}
+	if (r->o.fail_rate > KSCHED_SIM_FAIL_RATE_MAX) {
+		ksched__sim_set_err(r,
+				    "simulator: fail rate %g per hour is more "
+				    "than %.0f (one death per virtual ms)",
+				    r->o.fail_rate, KSCHED_SIM_FAIL_RATE_MAX);
+		return KSCHED_EINVAL;
+	}
+	if (!r->o.max_restarts)
+		r->o.max_restarts = KSCHED_SIM_RESTARTS_DEFAULT;
 	return KSCHED_OK;
 }
 

@@ -2,7 +2,8 @@
  * kschedctl top - a live view of the master, refreshed every --interval ms
  * (1000).  On a terminal: the alternate screen, keys read unbuffered, q
  * (or Ctrl-C) quits and the terminal is given back as it was on every way
- * out, signals included.  Not on a terminal: one plain snapshot per
+ * out, signals included (SIGQUIT too); Ctrl-Z gives it back while stopped
+ * and takes it again on SIGCONT.  Not on a terminal: one plain snapshot per
  * interval (or just one with --once), so scripts and tests can read it.
  * No curses: the few ANSI sequences any terminal emulator knows.
  */
@@ -26,7 +27,7 @@
 #define CLEAR_EOL "\033[K"
 #define CLEAR_EOS "\033[J"
 
-static volatile sig_atomic_t stop_sig, resized;
+static volatile sig_atomic_t stop_sig, resized, suspended;
 
 /* The terminal as it was, for restore_tty(), which may run from atexit. */
 static struct termios saved_tio;
@@ -37,6 +38,8 @@ on_signal(int sig)
 {
 	if (sig == SIGWINCH)
 		resized = 1;
+	else if (sig == SIGTSTP)
+		suspended = 1;
 	else
 		stop_sig = sig;
 }
@@ -59,6 +62,7 @@ restore_tty(void)
 static bool
 raw_tty(void)
 {
+	static bool registered;
 	struct termios tio;
 
 	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tio))
@@ -70,23 +74,53 @@ raw_tty(void)
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio))
 		return false;
 	tty_raw = true;
-	atexit(restore_tty);
+	if (!registered)
+		atexit(restore_tty);
+	registered = true;
 	fputs(ALT_SCREEN_ON, stdout);
 	return true;
 }
 
 static void
-catch_signals(void)
+catch_signal(int sig, void (*handler)(int))
 {
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal; /* no SA_RESTART: poll() must wake up */
+	sa.sa_handler = handler; /* no SA_RESTART: poll() must wake up */
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGWINCH, &sa, NULL);
+	sigaction(sig, &sa, NULL);
+}
+
+/* Every signal that would end the program ends the loop instead, so
+ * that restore_tty() runs (Ctrl-\ too); Ctrl-Z: see suspend(). */
+static void
+catch_signals(void)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH};
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		catch_signal(sigs[i], on_signal);
+}
+
+/*
+ * Ctrl-Z: give the terminal back (main screen, modes as they were), stop
+ * for real with the default action, and on SIGCONT take it again, as a
+ * full-screen program must, so the shell is usable while we are stopped.
+ * False if the terminal cannot be taken again (then no more keys).
+ */
+static bool
+suspend(void)
+{
+	suspended = 0;
+	restore_tty();
+	catch_signal(SIGTSTP, SIG_DFL);
+	raise(SIGTSTP); /* returns after SIGCONT */
+	catch_signal(SIGTSTP, on_signal);
+	if (raw_tty())
+		return true;
+	catch_signal(SIGTSTP, SIG_DFL);
+	return false;
 }
 
 /* The screen's size; 80x24 when it cannot be known. */
@@ -131,7 +165,8 @@ pause_for_keys(struct top *t, bool keys)
 	struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
 	char c;
 
-	while (!stop_sig && !resized && (left = end - ksched_now_ms()) > 0) {
+	while (!stop_sig && !resized && !suspended &&
+	       (left = end - ksched_now_ms()) > 0) {
 		int r = poll(&pfd, keys ? 1 : 0, (int)left);
 
 		if (r < 0 && errno != EINTR)
@@ -169,7 +204,11 @@ cmd_top(struct ctl *k, int argc, char **argv)
 	t->k = k;
 	catch_signals();
 	keys = tty && raw_tty();
+	if (keys) /* only while the terminal is ours */
+		catch_signal(SIGTSTP, on_signal);
 	do {
+		if (suspended && keys)
+			keys = suspend();
 		resized = 0;
 		screen_size(t, tty);
 		e = top_fetch(t);

@@ -33,5 +33,8 @@ struct top {
 ksched_err top_fetch(struct top *t);
 /* Lay t out into t->lines for t->rows x t->cols. */
 void top_view(struct top *t);
+/* src with control characters and invalid UTF-8 as '?', into dst (len
+ * bytes, len > 0); returns dst. */
+const char *top_clean(char *dst, size_t len, const char *src);
 
 #endif

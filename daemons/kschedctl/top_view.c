@@ -3,6 +3,7 @@
  * the client API, laid out as at most rows lines of at most cols columns.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -117,6 +118,64 @@ top_fetch(struct top *t)
 
 /* ---- layout ----------------------------------------------------------- */
 
+/* Length of the valid UTF-8 sequence at s of a printable code point
+ * (U+00A0 and up: not a C1 control), 0 if there is none. */
+static size_t
+utf8_printable(const unsigned char *s)
+{
+	uint32_t cp;
+	size_t n;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1fu;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0fu;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07u;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3fu);
+	}
+	/* overlong, surrogates, past U+10FFFF, C1 controls */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || cp < 0xa0)
+		return 0;
+	return n;
+}
+
+/*
+ * src as it may go to a terminal: what a worker or the master sent
+ * (worker ids, kinds, errors) must not move the cursor or change the
+ * terminal, so C0 controls, DEL, C1 controls (0x9b is a CSI on many
+ * terminals) and bytes that are not valid UTF-8 become '?'.  dst has
+ * len bytes (> 0) and is always terminated.
+ */
+const char *
+top_clean(char *dst, size_t len, const char *src)
+{
+	const unsigned char *p = (const unsigned char *)src;
+	size_t k = 0, n;
+
+	while (*p && k + 1 < len) {
+		n = *p >= 0x80 ? utf8_printable(p) : 0;
+		if (n && k + n >= len)
+			break; /* no room for the whole character */
+		if (n) {
+			memcpy(dst + k, p, n);
+			k += n;
+			p += n;
+		} else {
+			dst[k++] = *p >= 0x20 && *p < 0x7f ? (char)*p : '?';
+			p++;
+		}
+	}
+	dst[k] = 0;
+	return dst;
+}
+
 static void line(struct top *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -143,7 +202,7 @@ view_header(struct top *t)
 	const struct ksched_stats *s = &t->stats;
 	int64_t up = s->uptime_ms / 1000;
 	time_t now = time(NULL);
-	char clock[16] = "";
+	char clock[16] = "", err[sizeof(t->error)];
 	struct tm tm;
 
 	if (localtime_r(&now, &tm))
@@ -168,7 +227,7 @@ view_header(struct top *t)
 	     (unsigned long long)s->cache_misses,
 	     (unsigned long long)s->workers);
 	if (t->error[0])
-		line(t, "error: %s", t->error);
+		line(t, "error: %s", top_clean(err, sizeof(err), t->error));
 }
 
 static void
@@ -181,7 +240,7 @@ view_workers(struct top *t, int room)
 	     "CPU(m)", "MEM(MB)", "LOAD");
 	for (size_t i = 0; i < t->nworkers; i++) {
 		const struct ksched_worker_status *w = &t->workers[i];
-		char run[32], cpu[48], mem[48];
+		char run[32], cpu[48], mem[48], id[KSCHED_WORKER_ID_MAX + 1];
 
 		if (shown == room - 1 && i + 1 < t->nworkers) {
 			line(t, "... and %zu more", t->nworkers - i);
@@ -195,7 +254,8 @@ view_workers(struct top *t, int room)
 		snprintf(mem, sizeof(mem), "%lld/%lld",
 			 (long long)w->allocated.mem_mb,
 			 (long long)w->capacity.mem_mb);
-		line(t, "%-20.20s %-9s %9s %13s %15s %5.2f", w->id,
+		line(t, "%-20.20s %-9s %9s %13s %15s %5.2f",
+		     top_clean(id, sizeof(id), w->id),
 		     ksched_worker_state_name(w->state), run, cpu, mem,
 		     w->load);
 		shown++;
@@ -216,9 +276,13 @@ view_fails(struct top *t)
 	first = t->nfails > room ? t->nfails - room : 0;
 	for (size_t i = t->nfails; i > first; i--) {
 		const struct ksched_task_status *s = &t->fails[i - 1];
+		char kind[sizeof(s->kind)], err[sizeof(s->last_error)];
 
 		line(t, "%24s%-8llu %-10.10s %s", "", (unsigned long long)s->id,
-		     s->kind, s->last_error[0] ? s->last_error : "-");
+		     top_clean(kind, sizeof(kind), s->kind),
+		     s->last_error[0]
+			 ? top_clean(err, sizeof(err), s->last_error)
+			 : "-");
 	}
 	if (!t->nfails)
 		line(t, "%24s(none)", "");

@@ -140,6 +140,9 @@ KSCHED_API int64_t ksched_sim_workload_machines(const ksched_sim_workload *w);
 
 /* ---- clusters ----------------------------------------------------------- */
 
+/* The most nodes a cluster may have. */
+#define KSCHED_SIM_NODES_MAX (1u << 20)
+
 /* One simulated worker. */
 struct ksched_sim_node {
 	char *id;			  /* owned by the cluster */
@@ -215,7 +218,7 @@ struct ksched_sim_opts {
 	size_t nfailures;
 	/* Random worker deaths: this many per hour over the cluster (a
 	 * Poisson process; the node is drawn uniformly among the live ones),
-	 * from seed.  0: none. */
+	 * from seed.  0: none; at most KSCHED_SIM_FAIL_RATE_MAX. */
 	double fail_rate;
 	uint64_t seed;
 	/* A dead worker joins again after this long; 0: never. */
@@ -229,14 +232,24 @@ struct ksched_sim_opts {
 	 * (for a progress line); may be NULL. */
 	void (*progress)(void *arg, size_t ended, size_t total);
 	void *progress_arg;
+	/* A job whose start is lost to worker deaths this many times is
+	 * given up (canceled in the core, outcome KSCHED_SIM_UNFINISHED),
+	 * so that a run ends even when deaths outpace the jobs.  0: the
+	 * default, KSCHED_SIM_RESTARTS_DEFAULT. */
+	uint32_t max_restarts;
 };
+
+/* One death per virtual millisecond on average: the clock's resolution. */
+#define KSCHED_SIM_FAIL_RATE_MAX 3600000.0
+#define KSCHED_SIM_RESTARTS_DEFAULT 100u
 
 /* How one job fared. */
 enum ksched_sim_outcome {
 	KSCHED_SIM_DONE = 0,	   /* ran to its end */
 	KSCHED_SIM_KILLED = 1,	   /* killed at its walltime */
 	KSCHED_SIM_REJECTED = 2,   /* can never fit the cluster, or invalid */
-	KSCHED_SIM_UNFINISHED = 3, /* never ran or never ended (workers dead) */
+	KSCHED_SIM_UNFINISHED = 3, /* never ran or never ended (workers dead,
+				      or max_restarts starts lost) */
 };
 
 struct ksched_sim_job_result {

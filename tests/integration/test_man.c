@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 
 #include <jansson.h>
 
@@ -448,6 +449,29 @@ test_top_plain_snapshot(void **state)
 }
 
 /*
+ * A task's error is what its stderr said: the worker already turns ESC
+ * into '?', but newlines, C1 controls (0x9b is a CSI on many terminals,
+ * raw or as UTF-8) must not reach the terminal raw from top either.
+ */
+static void
+test_top_escapes_filtered(void **state)
+{
+	struct fx *f = *state;
+	char *out = ctl(f, "submit --retries 0 --wait -- /bin/sh -c "
+			   "'printf \"\\303\\251\\233[2J\\302\\233X"
+			   "\\033[31m\\nok\" >&2; exit 3' 2>&1");
+
+	assert_non_null(strstr(out, "exit status 3"));
+	free(out);
+	out = ctl(f, "top --once");
+	if (!strstr(out, "exit status 3: \303\251?[2J??X?[31m?ok\n"))
+		fail_msg("the error is not shown filtered:\n%s", out);
+	assert_null(strchr(out, '\033'));
+	assert_null(strchr(out, '\233'));
+	free(out);
+}
+
+/*
  * The first full frame (between cursor home and clear to the end) has at
  * most 24 rows (23 newlines: one more would scroll) of at most 80 columns
  * of text, escapes aside.
@@ -476,23 +500,15 @@ frame_fits(const char *out)
 	assert_true(rows <= 24);
 }
 
-/*
- * kschedctl top on a pseudo-terminal of 80x24: once it shows the workers,
- * press q (or send SIGTERM when sig): it must exit 0 within 5 s and leave
- * the alternate screen (the terminal given back).
- */
-static void
-top_on_pty(const struct fx *f, bool sig)
+/* A pseudo-terminal of 80x24: its master, the slave's name in *slave;
+ * skips the test (freeing out) when there are none. */
+static int
+open_pty(const char **slave, char *out)
 {
 	struct winsize ws = {.ws_row = 24, .ws_col = 80};
-	int m = posix_openpt(O_RDWR | O_NOCTTY), status = -1;
-	char path[PATH_MAX + 32], *out = calloc(1, OUT_MAX);
-	const char *slave;
-	size_t n = 0;
-	int64_t end;
-	pid_t pid;
+	int m = posix_openpt(O_RDWR | O_NOCTTY);
 
-	if (m < 0 || grantpt(m) || unlockpt(m) || !(slave = ptsname(m))) {
+	if (m < 0 || grantpt(m) || unlockpt(m) || !(*slave = ptsname(m))) {
 		print_message("no pseudo-terminals here: not tested\n");
 		if (m >= 0)
 			close(m);
@@ -500,6 +516,25 @@ top_on_pty(const struct fx *f, bool sig)
 		skip();
 	}
 	ioctl(m, TIOCSWINSZ, &ws);
+	return m;
+}
+
+/*
+ * kschedctl top on a pseudo-terminal of 80x24: once it shows the workers,
+ * press q (or send signal sig when not 0): it must exit 0 within 5 s and
+ * leave the alternate screen (the terminal given back).
+ */
+static void
+top_on_pty(const struct fx *f, int sig)
+{
+	int m, status = -1;
+	char path[PATH_MAX + 32], *out = calloc(1, OUT_MAX);
+	const char *slave;
+	size_t n = 0;
+	int64_t end;
+	pid_t pid;
+
+	m = open_pty(&slave, out);
 	snprintf(path, sizeof(path), "%s/kschedctl", td_bindir());
 	pid = fork();
 	assert_true(pid >= 0);
@@ -530,7 +565,7 @@ top_on_pty(const struct fx *f, bool sig)
 		if (!asked && strstr(out, "topw2")) {
 			asked = true;
 			if (sig)
-				kill(pid, SIGTERM);
+				kill(pid, sig);
 			else
 				assert_int_equal(write(m, "q", 1), 1);
 			end = td_now_ms() + 5000 * tu_slow();
@@ -544,7 +579,7 @@ top_on_pty(const struct fx *f, bool sig)
 	if (!WIFEXITED(status)) {
 		td_kill(pid);
 		fail_msg("top did not quit on %s; output:\n%s",
-			 sig ? "SIGTERM" : "q", out);
+			 sig ? strsignal(sig) : "q", out);
 	}
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_non_null(strstr(out, "\033[?1049h")); /* alternate screen */
@@ -557,13 +592,164 @@ top_on_pty(const struct fx *f, bool sig)
 static void
 test_top_q_quits_on_a_terminal(void **state)
 {
-	top_on_pty(*state, false);
+	top_on_pty(*state, 0);
 }
 
 static void
 test_top_sigterm_restores_the_terminal(void **state)
 {
-	top_on_pty(*state, true);
+	top_on_pty(*state, SIGTERM);
+}
+
+/* The state letter of /proc/PID/stat ('T' when stopped), 0 if unknown. */
+static char
+proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *fp;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(fp = fopen(path, "r")))
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Read what the pty has into out (n bytes kept), for up to ms; stop early
+ * when want (if not NULL) appears after offset from. */
+static void
+pty_pump(int m, char *out, size_t *n, int ms, const char *want, size_t from)
+{
+	int64_t end = td_now_ms() + (int64_t)ms * tu_slow();
+
+	while (td_now_ms() < end) {
+		struct pollfd p = {m, POLLIN, 0};
+		ssize_t r;
+
+		if (poll(&p, 1, 50) > 0 &&
+		    (r = read(m, out + *n, OUT_MAX - 1 - *n)) > 0)
+			*n += (size_t)r;
+		out[*n] = 0;
+		if (want && strstr(out + from, want))
+			return;
+		if (*n >= OUT_MAX - 1)
+			fail_msg("too much output from top");
+	}
+}
+
+/* The "shell" of the Ctrl-Z test: a session leader on the pty that runs
+ * top in a foreground process group of its own, tells its pid on fd, and
+ * exits with top's status. */
+static void
+job_shell(const struct fx *f, const char *slave, int fd)
+{
+	char path[PATH_MAX + 32];
+	int s, status = 0;
+	pid_t c;
+
+	snprintf(path, sizeof(path), "%s/kschedctl", td_bindir());
+	setsid();
+	if ((s = open(slave, O_RDWR)) < 0) /* the controlling terminal */
+		_exit(126);
+	dup2(s, 0);
+	dup2(s, 1);
+	dup2(s, 2);
+	if ((c = fork()) == 0) {
+		signal(SIGTTOU, SIG_IGN); /* tcsetpgrp from the background */
+		setpgid(0, 0);
+		tcsetpgrp(0, getpid());
+		signal(SIGTTOU, SIG_DFL);
+		execl(path, path, "--control", f->cl.ctl, "top", "--interval",
+		      "200", (char *)NULL);
+		_exit(127);
+	}
+	if (c < 0 || write(fd, &c, sizeof(c)) != sizeof(c))
+		_exit(125);
+	while (waitpid(c, &status, 0) < 0) /* stops are not reported */
+		;
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 124);
+}
+
+/*
+ * Ctrl-Z on the terminal, as under a job-control shell (top's group is not
+ * orphaned, so the stop is real).  While stopped top must have left the
+ * alternate screen with echo and line mode back; continued, it takes the
+ * screen again; q then quits with status 0.
+ */
+static void
+test_top_ctrl_z_gives_the_terminal_back(void **state)
+{
+	int m, status = -1, fds[2], s;
+	char *out = calloc(1, OUT_MAX), st = 0;
+	const char *slave, *why = NULL;
+	struct termios tio;
+	size_t n = 0, mark;
+	pid_t shell, top = 0;
+
+	m = open_pty(&slave, out);
+	assert_int_equal(pipe(fds), 0);
+	shell = fork();
+	assert_true(shell >= 0);
+	if (shell == 0) {
+		close(m);
+		close(fds[0]);
+		job_shell(*state, slave, fds[1]);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &top, sizeof(top)), sizeof(top));
+	close(fds[0]);
+	pty_pump(m, out, &n, 15000, "topw2", 0);
+	assert_non_null(strstr(out, "topw2"));
+	mark = n;
+	assert_int_equal(write(m, "\032", 1), 1); /* Ctrl-Z */
+	for (int i = 0; i < 100 && (st = proc_state(top)) != 'T'; i++)
+		pty_pump(m, out, &n, 50, NULL, 0);
+	if (st != 'T')
+		why = "top did not stop on Ctrl-Z";
+	pty_pump(m, out, &n, 200, NULL, 0);
+	if (!why && !strstr(out + mark, "\033[?1049l"))
+		why = "stopped on the alternate screen";
+	tio.c_lflag = 0;
+	if (!why && (s = open(slave, O_RDWR | O_NOCTTY)) >= 0) {
+		if (tcgetattr(s, &tio))
+			tio.c_lflag = 0;
+		close(s);
+	}
+	if (!why && (!(tio.c_lflag & ECHO) || !(tio.c_lflag & ICANON)))
+		why = "stopped with the terminal raw";
+	mark = n;
+	kill(top, SIGCONT);
+	pty_pump(m, out, &n, 5000, "topw2", mark);
+	if (!why && !strstr(out + mark, "\033[?1049h"))
+		why = "the alternate screen not taken again";
+	if (!why && write(m, "q", 1) != 1)
+		why = "cannot press q";
+	for (int i = 0; !why && i < 100 &&
+			waitpid(shell, &status, WNOHANG) != shell;
+	     i++)
+		pty_pump(m, out, &n, 50, NULL, 0);
+	if (!why && !WIFEXITED(status))
+		why = "top did not quit after Ctrl-Z and SIGCONT";
+	if (why) {
+		td_kill(top); /* stopped or not */
+		td_kill(shell);
+		fail_msg("%s; output:\n%s", why, out);
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(m);
+	free(out);
+}
+
+/* Ctrl-\ (SIGQUIT) must not leave the terminal raw on the alternate
+ * screen either. */
+static void
+test_top_sigquit_restores_the_terminal(void **state)
+{
+	top_on_pty(*state, SIGQUIT);
 }
 
 /* submit --file of more tasks than one request holds, stderr a pipe. */
@@ -719,6 +905,9 @@ main(void)
 	    cmocka_unit_test(test_top_plain_snapshot),
 	    cmocka_unit_test(test_top_q_quits_on_a_terminal),
 	    cmocka_unit_test(test_top_sigterm_restores_the_terminal),
+	    cmocka_unit_test(test_top_sigquit_restores_the_terminal),
+	    cmocka_unit_test(test_top_ctrl_z_gives_the_terminal_back),
+	    cmocka_unit_test(test_top_escapes_filtered),
 	    cmocka_unit_test(test_progress_plain_when_not_a_tty),
 	};
 	int rc = cmocka_run_group_tests(man, NULL, NULL);

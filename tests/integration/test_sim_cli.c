@@ -247,6 +247,38 @@ test_sim_cli_bad_trace_exit_1(void **state)
 	tu_rmtree(dir);
 }
 
+/* A trace that declares more machines than a cluster may have: the
+ * error speaks of the trace and suggests --cluster, not of a spec the
+ * user never gave; with --cluster the same trace runs. */
+static void
+test_sim_cli_too_many_machines(void **state)
+{
+	char *dir = tu_tmpdir("simcli");
+	char log[PATH_MAX], swf[PATH_MAX], *text;
+	const char *a[] = {"--trace", swf, "--quiet", NULL};
+	const char *b[] = {"--trace", swf, "--cluster", "4x(cpu=1)",
+			   "--quiet", NULL};
+	FILE *f;
+
+	(void)state;
+	join(log, sizeof(log), dir, "err.log");
+	join(swf, sizeof(swf), dir, "big.swf");
+	f = fopen(swf, "w");
+	assert_non_null(f);
+	fprintf(f, "; MaxProcs: 2000000\n"
+		   "1 0 -1 10 1 -1 -1 1 20 -1 1 1 1 1 1 1 -1 -1\n");
+	fclose(f);
+	assert_int_equal(sim(log, 10000, a), 2);
+	text = slurp(log, NULL);
+	assert_non_null(strstr(text, "declares 2000000 machines, more than "
+				     "the 1048576 nodes"));
+	assert_non_null(strstr(text, "--cluster"));
+	assert_null(strstr(text, "cluster spec"));
+	free(text);
+	assert_int_equal(sim(log, 10000, b), 0);
+	tu_rmtree(dir);
+}
+
 /* Two runs of the same input give the same bytes (no trace needed). */
 static void
 test_sim_cli_deterministic(void **state)
@@ -284,6 +316,54 @@ test_sim_cli_deterministic(void **state)
 		free(a);
 		free(b);
 	}
+	tu_rmtree(dir);
+}
+
+/*
+ * Deaths far faster than the job (100,000 an hour on one node, repaired
+ * after 1 s, a 10 s job): the run still ends, quickly, with the job given
+ * up as unfinished after --max-restarts lost starts; an absurd rate is a
+ * command-line error.
+ */
+static void
+test_sim_cli_failure_storm_ends(void **state)
+{
+	char *dir = tu_tmpdir("simcli");
+	char swf[PATH_MAX], rep[PATH_MAX], log[PATH_MAX], *text;
+	const char *a[] = {"--trace",	   swf,	      "--cluster", "1x(cpu=1)",
+			   "--fail-rate", "100000", "--repair",  "1",
+			   "--max-restarts", "7",   "--report",  rep,
+			   "--quiet",	   NULL};
+	const char *b[] = {"--trace", swf, "--fail-rate", "1e308", NULL};
+	const char *c[] = {"--trace", swf, "--max-restarts", "0", NULL};
+	json_t *doc, *run;
+	int64_t t0;
+	FILE *f;
+
+	(void)state;
+	join(swf, sizeof(swf), dir, "one.swf");
+	join(rep, sizeof(rep), dir, "r.json");
+	join(log, sizeof(log), dir, "err.log");
+	f = fopen(swf, "w");
+	assert_non_null(f);
+	fprintf(f, "1 0 -1 10 1 -1 -1 1 20 -1 1 1 1 1 1 1 -1 -1\n");
+	fclose(f);
+	t0 = td_now_ms();
+	assert_int_equal(sim(log, 20000, a), 0);
+	assert_true(td_now_ms() - t0 < 10000 * tu_slow());
+	doc = json_load_file(rep, 0, NULL);
+	assert_non_null(doc);
+	run = report_run(doc, "fcfs");
+	assert_int_equal((int)metric(run, "unfinished"), 1);
+	assert_int_equal((int)metric(run, "done"), 0);
+	assert_int_equal((int)metric(run, "restarts"), 7);
+	json_decref(doc);
+	assert_int_equal(sim(log, 10000, b), 2);
+	assert_int_equal(sim(log, 10000, c), 2);
+	text = slurp(log, NULL);
+	assert_non_null(strstr(text, "--fail-rate: at most 3600000"));
+	assert_non_null(strstr(text, "--max-restarts: expected 1..1000000"));
+	free(text);
 	tu_rmtree(dir);
 }
 
@@ -508,7 +588,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sim_cli_bad_flags_exit_2),
 	    cmocka_unit_test(test_sim_cli_bad_trace_exit_1),
+	    cmocka_unit_test(test_sim_cli_too_many_machines),
 	    cmocka_unit_test(test_sim_cli_deterministic),
+	    cmocka_unit_test(test_sim_cli_failure_storm_ends),
 	    cmocka_unit_test(test_sim_cli_nasa_all_jobs_fcfs_in_order),
 	    cmocka_unit_test(test_sim_cli_medium_late_backfilling),
 	    cmocka_unit_test(test_sim_cli_medium_late_matches_batsched),

@@ -260,6 +260,48 @@ test_sim_failure_and_repair(void **state)
 	ksched_sim_workload_free(w);
 }
 
+/*
+ * Deaths faster than the job (100,000 an hour on one node, repaired after
+ * a second, a 10 s job): the job loses every start, is given up after
+ * max_restarts of them, and the run ends.
+ */
+static void
+test_sim_restart_cap(void **state)
+{
+	static const uint32_t caps[] = {0, 3};
+	ksched_sim_workload *w;
+	ksched_sim_cluster *c = cluster("1x(cpu=1)");
+	struct ksched_sim_opts o;
+	struct ksched_sim_job j = job(1, 0, 10, 1), k = job(2, 5, 1, 1);
+	struct ksched_sim_metrics m;
+	const struct ksched_sim_job_result *jr;
+	ksched_sim_result *r;
+
+	(void)state;
+	assert_int_equal(ksched_sim_workload_new("storm", 2, &w), KSCHED_OK);
+	assert_int_equal(ksched_sim_workload_add(w, &j), KSCHED_OK);
+	assert_int_equal(ksched_sim_workload_add(w, &k), KSCHED_OK);
+	for (size_t i = 0; i < 2; i++) {
+		opts(&o, "fcfs");
+		o.fail_rate = 100000;
+		o.repair_ms = 1000;
+		o.seed = 7;
+		o.max_restarts = caps[i];
+		r = run(w, c, &o);
+		jr = ksched_sim_result_job(r, 0);
+		assert_int_equal(jr->outcome, KSCHED_SIM_UNFINISHED);
+		assert_int_equal(jr->restarts, caps[i] ? caps[i]
+						       : KSCHED_SIM_RESTARTS_DEFAULT);
+		assert_int_equal(jr->finish_ms, -1);
+		ksched_sim_result_metrics(r, &m);
+		assert_int_equal(m.jobs, 2);
+		assert_int_equal(m.unfinished + m.done, 2);
+		ksched_sim_result_free(r);
+	}
+	ksched_sim_cluster_free(c);
+	ksched_sim_workload_free(w);
+}
+
 static void
 test_sim_bad_options(void **state)
 {
@@ -284,6 +326,12 @@ test_sim_bad_options(void **state)
 			     KSCHED_OK);
 	assert_null(r);
 	assert_non_null(strstr(err, "no_such_policy"));
+	opts(&o, "fcfs");
+	o.fail_rate = 1e308;
+	assert_int_equal(ksched_sim_run(w, c, &o, &r, err, sizeof(err)),
+			 KSCHED_EINVAL);
+	assert_null(r);
+	assert_non_null(strstr(err, "more than 3600000"));
 	ksched_sim_cluster_free(c);
 	ksched_sim_workload_free(w);
 }
@@ -498,6 +546,7 @@ main(void)
 	    cmocka_unit_test(test_sim_walltime_kill),
 	    cmocka_unit_test(test_sim_walltime_kill_gang),
 	    cmocka_unit_test(test_sim_failure_and_repair),
+	    cmocka_unit_test(test_sim_restart_cap),
 	    cmocka_unit_test(test_sim_bad_options),
 	    cmocka_unit_test(test_sim_scan_window),
 	    cmocka_unit_test(test_sim_deterministic_synthetic),

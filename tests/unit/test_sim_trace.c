@@ -884,6 +884,72 @@ test_sim_trace_load_alloc_failure(void **state)
 }
 
 static void
+cluster_load_fails(const char *dir, const char *name, const char *text,
+		   const char *want)
+{
+	char *path = write_file(dir, name, text), err[512];
+	ksched_sim_cluster *c = (ksched_sim_cluster *)&c;
+
+	assert_int_equal(ksched_sim_cluster_load(path, &c, err, sizeof(err)),
+			 KSCHED_EINVAL);
+	assert_null(c);
+	if (!strstr(err, want))
+		fail_msg("error \"%s\" does not say \"%s\"", err, want);
+	free(path);
+}
+
+/* Node rows are bounded like a spec's, so that sums cannot overflow. */
+static void
+cluster_load_limits(const char *dir)
+{
+	static const char *const rows[] = {
+	    "a,9223372036854775807,1,0\nb,9223372036854775807,1,0\n",
+	    "a,1000,1,0\nb,1000001,1,0\n",
+	    "a,1000,16777217,0\n",
+	    "a,1000,1,65\n",
+	};
+	static const char *const want[] = {"line 2: cpu_milli", "line 3",
+					   "line 2", "line 2"};
+	char text[256];
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(text, sizeof(text), "sn,cpu_milli,memory_mib,gpu\n%s",
+			 rows[i]);
+		cluster_load_fails(dir, "big.csv", text, want[i]);
+	}
+}
+
+/* More columns than the loader reads: a clear error naming the line, not
+ * a read past the field array (17 and 40 columns, header and row). */
+static void
+cluster_load_wide(const char *dir)
+{
+	static const int ncols[] = {17, 40};
+	char text[2048], want[64];
+	size_t n;
+
+	for (size_t i = 0; i < 2; i++) {
+		for (int row = 0; row < 2; row++) {
+			n = (size_t)snprintf(text, sizeof(text), "%s",
+					     "sn,cpu_milli,memory_mib,gpu");
+			for (int k = 4; k < (row ? 4 : ncols[i]); k++)
+				n += (size_t)snprintf(text + n,
+						      sizeof(text) - n,
+						      ",x%d", k);
+			n += (size_t)snprintf(text + n, sizeof(text) - n,
+					      "\na,1000,1,0");
+			for (int k = 4; k < (row ? ncols[i] : 4); k++)
+				n += (size_t)snprintf(text + n,
+						      sizeof(text) - n, ",v");
+			snprintf(text + n, sizeof(text) - n, "\n");
+			snprintf(want, sizeof(want),
+				 "line %d: more than 16 columns", row + 1);
+			cluster_load_fails(dir, "wide.csv", text, want);
+		}
+	}
+}
+
+static void
 test_sim_trace_cluster_load(void **state)
 {
 	char *dir = tu_tmpdir("nodes"), *path, err[512];
@@ -933,6 +999,8 @@ test_sim_trace_cluster_load(void **state)
 			 KSCHED_EINVAL);
 	assert_non_null(strstr(err, "line 2: cpu_milli, memory_mib and gpu"));
 	free(path);
+	cluster_load_limits(dir);
+	cluster_load_wide(dir);
 	assert_int_equal(
 	    ksched_sim_cluster_load("no/such.nodes", &c, err, sizeof(err)),
 	    KSCHED_ENOENT);
