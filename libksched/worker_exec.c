@@ -29,6 +29,7 @@
 #include "alloc.h"
 #include "log.h"
 #include "proto.h"
+#include "utf8.h"
 #include "worker_int.h"
 
 extern char **environ;
@@ -451,13 +452,21 @@ tail_text(struct proc *p)
 		n--;
 	while (i < n && ((unsigned char)s[i] & 0xc0) == 0x80)
 		i++; /* cut in the middle of a character */
-	for (; i < n; i++) {
+	while (i < n) {
 		unsigned char c = (unsigned char)s[i];
+		size_t l = ksched__utf8_seq((unsigned char *)s + i, n - i);
 
-		if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f ||
-		    c >= 0xf8)
+		if (l > 1) { /* a whole character: keep it */
+			memmove(s + k, s + i, l);
+			k += l;
+			i += l;
+			continue;
+		}
+		/* Control characters, and bytes that are not UTF-8. */
+		if (!l || (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
 			c = '?';
 		s[k++] = (char)c;
+		i++;
 	}
 	if (k == sizeof(p->tail))
 		k--;
