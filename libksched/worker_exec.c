@@ -305,7 +305,7 @@ keep_out(struct proc *p, const unsigned char *b, size_t n)
 static void
 keep_tail(struct proc *p, const unsigned char *b, size_t n)
 {
-	size_t cap = sizeof(p->tail);
+	size_t cap = sizeof(p->tail) - 1; /* and room for the NUL */
 
 	if (n >= cap) {
 		memcpy(p->tail, b + n - cap, cap);
@@ -468,9 +468,7 @@ tail_text(struct proc *p)
 		s[k++] = (char)c;
 		i++;
 	}
-	if (k == sizeof(p->tail))
-		k--;
-	s[k] = 0;
+	s[k] = 0; /* k < sizeof(p->tail): keep_tail leaves room */
 	return s;
 }
 
