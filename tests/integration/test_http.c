@@ -704,6 +704,163 @@ test_http_malformed_requests(void **state)
 	assert_true(td_alive(f->workers[0]));
 }
 
+/* A raw connection to 127.0.0.1:port, reads time out after 5 s. */
+static int
+raw_connect(int port)
+{
+	struct sockaddr_in sa = {0};
+	struct timeval tv = {5, 0};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Send req on fd and read to EOF (bounded by buf); the bytes read. */
+static size_t
+raw_exchange(int fd, const char *req, char *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	assert_true(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	while (got + 1 < len && (n = read(fd, buf + got, len - got - 1)) > 0)
+		got += (size_t)n;
+	buf[got] = 0;
+	return got;
+}
+
+/*
+ * HEAD then GET of path on one keep-alive connection: the HEAD's reply
+ * is headers only, with the Content-Length of the GET's body.
+ */
+static void
+head_then_get(int port, const char *path)
+{
+	char req[512], head[8192], *get = malloc(256 * 1024);
+	const char *cl, *body, *end;
+	size_t got = 0;
+	ssize_t n;
+	int fd = raw_connect(port);
+
+	assert_true(fd >= 0);
+	snprintf(req, sizeof(req), "HEAD %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+	assert_true(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	head[0] = 0;
+	while (!strstr(head, "\r\n\r\n") && got + 1 < sizeof(head) &&
+	       (n = read(fd, head + got, sizeof(head) - got - 1)) > 0) {
+		got += (size_t)n;
+		head[got] = 0;
+	}
+	end = strstr(head, "\r\n\r\n");
+	assert_non_null(end);
+	if ((size_t)(end + 4 - head) != got)
+		fail_msg("HEAD %s: %zu bytes after the headers", path,
+			 got - (size_t)(end + 4 - head));
+	cl = strstr(head, "Content-Length: ");
+	assert_non_null(cl);
+	snprintf(req, sizeof(req),
+		 "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		 path);
+	raw_exchange(fd, req, get, 256 * 1024);
+	close(fd);
+	if (memcmp(get, "HTTP/1.1 ", 9) != 0)
+		fail_msg("GET %s after HEAD: reply starts '%.20s'", path, get);
+	body = strstr(get, "\r\n\r\n");
+	assert_non_null(body);
+	assert_int_equal(strtoul(cl + 16, NULL, 10), strlen(body + 4));
+	free(get);
+}
+
+static void
+test_http_head_has_no_body(void **state)
+{
+	struct fx *f = *state;
+
+	head_then_get(f->port, "/");
+	head_then_get(f->port, "/nope");
+	head_then_get(f->port, "/api/v1/tasks?limit=x");
+	head_then_get(f->port, "/api/v1/tasks/999999");
+	head_then_get(f->wport, "/nope");
+}
+
+/* Bytes that are not UTF-8, from a request or a task, stay JSON. */
+static void
+test_http_invalid_utf8(void **state)
+{
+	struct fx *f = *state;
+	char buf[8192], *body;
+	const char *e;
+	ksched_task *t;
+	uint64_t id;
+	json_t *o;
+	int fd;
+
+	expect_error(f, "/api/v1/tasks?state=%FF", 400, "state");
+	/* The %.40s cut falls inside the U+00E9. */
+	expect_error(f,
+		     "/api/v1/tasks?state=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		     "aa%C3%A9",
+		     400, "state");
+	expect_error(f, "/api/v1/tasks?xx%FF=1", 400, "unknown parameter");
+	/* A raw 0xff in the path. */
+	fd = raw_connect(f->port);
+	assert_true(fd >= 0);
+	raw_exchange(fd,
+		     "GET /a\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		     buf, sizeof(buf));
+	close(fd);
+	if (strncmp(buf, "HTTP/1.1 404 Not Found", 22) &&
+	    strncmp(buf, "HTTP/1.1 400 Bad Request", 24))
+		fail_msg("raw 0xff path: '%.60s'", buf);
+	if (!strncmp(buf, "HTTP/1.1 404", 12)) {
+		o = json_loads(strstr(buf, "\r\n\r\n") + 4, 0, NULL);
+		assert_non_null(json_string_value(json_object_get(o, "error")));
+		json_decref(o);
+	}
+	/* A task whose stderr is not UTF-8 still has its error. */
+	t = tc_exec_task("/bin/sh", "-c", "printf '\\351\\351' >&2; exit 3",
+			 500, 16);
+	id = tc_submit(f->c, t);
+	tc_wait_all(f->c, &id, 1, 20000);
+	snprintf(buf, sizeof(buf), "/api/v1/tasks/%llu",
+		 (unsigned long long)id);
+	o = get_json(f, buf, 200);
+	e = json_string_value(json_object_get(o, "error"));
+	if (!e || !strstr(e, "exit status 3"))
+		fail_msg("task %llu: error '%s'", (unsigned long long)id,
+			 e ? e : "(none)");
+	json_decref(o);
+	/* And the list of tasks shows it too. */
+	assert_int_equal(fetch(f->port, EVHTTP_REQ_GET, "/api/v1/tasks?state=dead",
+			       &body),
+			 200);
+	assert_non_null(strstr(body, "exit status 3"));
+	free(body);
+}
+
+/* Cursors and filters that parse but cannot be meant: 400. */
+static void
+test_http_bad_cursor_and_nul(void **state)
+{
+	struct fx *f = *state;
+
+	expect_error(f, "/api/v1/tasks?cursor=0.18446744073709551615", 400,
+		     "cursor");
+	expect_error(f, "/api/v1/tasks?state=%00", 400, "NUL");
+	expect_error(f, "/api/v1/tasks?limit=%00", 400, "NUL");
+	/* An empty state is still no filter. */
+	json_decref(get_json(f, "/api/v1/tasks?state=", 200));
+}
+
 /* Whether file path contains s. */
 static bool
 file_has(const char *path, const char *s)
@@ -775,6 +932,9 @@ main(void)
 		T(test_http_metrics_pass_promtool),
 		T(test_http_malformed_requests),
 		T(test_http_bad_address_is_a_startup_error),
+		T(test_http_head_has_no_body),
+		T(test_http_invalid_utf8),
+		T(test_http_bad_cursor_and_nul),
 #undef T
 	};
 
