@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -33,6 +34,7 @@
 struct fx {
 	struct tc_cluster cl;
 	pid_t master, workers[2];
+	pid_t extra; /* another master a test started, or 0 */
 	int port, wport;
 	ksched_client *c;
 	uint64_t ids[NTASKS], big;
@@ -75,7 +77,11 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	int rc = tc_down(&f->cl, f->c, f->master, f->workers, 2, 10000);
+	int rc;
+
+	if (f->extra > 0)
+		td_stop(f->extra, 10000 * tu_slow());
+	rc = tc_down(&f->cl, f->c, f->master, f->workers, 2, 10000);
 
 	free(f);
 	return rc;
@@ -861,6 +867,111 @@ test_http_bad_cursor_and_nul(void **state)
 	json_decref(get_json(f, "/api/v1/tasks?state=", 200));
 }
 
+/* Lines in the file at path. */
+static size_t
+count_lines(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	size_t n = 0;
+	int c;
+
+	if (!fp)
+		return 0;
+	while ((c = getc(fp)) != EOF)
+		n += c == '\n';
+	fclose(fp);
+	return n;
+}
+
+/* ksched-master with RLIMIT_NOFILE at nofile; its PID. */
+static pid_t
+start_master_nofile(const char *dir, const char *log, const char *ready,
+		    rlim_t nofile)
+{
+	char exe[PATH_MAX + 64], data[700], ctl[700], dsp[700], hbt[700];
+	const char *argv[] = {exe,	     "--data",	     data,
+			      "--control",   ctl,	     "--dispatch",
+			      dsp,	     "--heartbeat",  hbt,
+			      "--ready-file", ready,	     "--http",
+			      "127.0.0.1:0", "--log-level", "info",
+			      "--sync",	     "none",	     NULL};
+	pid_t pid;
+
+	snprintf(exe, sizeof(exe), "%s/ksched-master", td_bindir());
+	snprintf(data, sizeof(data), "%s/data-nofile", dir);
+	snprintf(ctl, sizeof(ctl), "ipc://%s/c-nofile.ipc", dir);
+	snprintf(dsp, sizeof(dsp), "ipc://%s/d-nofile.ipc", dir);
+	snprintf(hbt, sizeof(hbt), "ipc://%s/h-nofile.ipc", dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl = {nofile, nofile};
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int nul = open("/dev/null", O_RDWR);
+		if (fd >= 0)
+			dup2(fd, 2);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+		}
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			_exit(126);
+		execv(exe, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/*
+ * Out of descriptors: 100 connections held open against a master allowed
+ * 64 fds.  Its log stays small (no accept() retried in a loop), and once
+ * they close the API answers again.
+ */
+static void
+test_http_fd_exhaustion(void **state)
+{
+	struct fx *f = *state;
+	enum { NCONN = 100 };
+	char log[700], ready[700], *body = NULL;
+	int fds[NCONN], port, code = 0;
+	size_t before, after;
+	pid_t pid;
+	int64_t end;
+
+	snprintf(log, sizeof(log), "%s/nofile.log", f->cl.dir);
+	snprintf(ready, sizeof(ready), "%s/nofile.ready", f->cl.dir);
+	pid = f->extra = start_master_nofile(f->cl.dir, log, ready, 64);
+	if (td_wait_file(ready, pid, 10000 * tu_slow()))
+		fail_msg("master with 64 fds did not start (log %s)", log);
+	port = tc_ready_port(ready);
+	assert_true(port > 0);
+	before = count_lines(log);
+	for (int i = 0; i < NCONN; i++) {
+		fds[i] = raw_connect(port);
+		assert_true(fds[i] >= 0);
+	}
+	/* Long enough for a spinning accept() to write a great many lines. */
+	td_sleep_ms(1500);
+	after = count_lines(log);
+	assert_true(td_alive(pid));
+	if (after - before > 20)
+		fail_msg("%zu log lines while out of fds (see %s)",
+			 after - before, log);
+	for (int i = 0; i < NCONN; i++)
+		close(fds[i]);
+	end = td_now_ms() + 10000 * tu_slow();
+	while (code != 200 && td_now_ms() < end) {
+		free(body);
+		code = fetch(port, EVHTTP_REQ_GET, "/api/v1/stats", &body);
+		if (code != 200)
+			td_sleep_ms(100);
+	}
+	free(body);
+	assert_int_equal(code, 200);
+	f->extra = 0;
+	assert_int_equal(td_stop(pid, 10000 * tu_slow()), 0);
+}
+
 /* Whether file path contains s. */
 static bool
 file_has(const char *path, const char *s)
@@ -935,6 +1046,7 @@ main(void)
 		T(test_http_head_has_no_body),
 		T(test_http_invalid_utf8),
 		T(test_http_bad_cursor_and_nul),
+		T(test_http_fd_exhaustion),
 #undef T
 	};
 
