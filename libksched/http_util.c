@@ -14,6 +14,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
 #include "http_util.h"
@@ -27,18 +28,17 @@ void
 ksched__http_send(struct evhttp_request *req, int code, const char *reason,
 		  struct evbuffer *body)
 {
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	char len[32];
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
-		evhttp_send_reply(req, code, reason, body);
-		return;
-	}
+	/* evhttp adds the length only for HTTP/1.1 GETs: say it always. */
 	snprintf(len, sizeof(len), "%zu", body ? evbuffer_get_length(body) : 0);
-	evhttp_remove_header(evhttp_request_get_output_headers(req),
-			     "Content-Length");
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-			  "Content-Length", len);
-	evhttp_send_reply(req, code, reason, NULL);
+	evhttp_remove_header(h, "Content-Length");
+	evhttp_add_header(h, "Content-Length", len);
+	evhttp_send_reply(req, code, reason,
+			  evhttp_request_get_command(req) == EVHTTP_REQ_HEAD
+				  ? NULL
+				  : body);
 }
 
 int

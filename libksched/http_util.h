@@ -12,9 +12,9 @@ struct evhttp_bound_socket;
 struct evbuffer;
 
 /*
- * Send the reply: body (borrowed; may be NULL) for GET, and for HEAD the
- * same headers with Content-Length set to the body's length and no body
- * (libevent 2.1.12 would send the body after a HEAD's headers).
+ * Send the reply with a Content-Length: body (borrowed; may be NULL) for
+ * GET, and for HEAD the same headers and no body (libevent 2.1.12 would
+ * send the body after a HEAD's headers).
  */
 void ksched__http_send(struct evhttp_request *req, int code,
 		       const char *reason, struct evbuffer *body);
