@@ -845,6 +845,25 @@ test_http_invalid_utf8(void **state)
 		fail_msg("task %llu: error '%s'", (unsigned long long)id,
 			 e ? e : "(none)");
 	json_decref(o);
+	/*
+	 * An attempt's error is kept to 95 bytes: "exit status 3: " and 79
+	 * 'x' are 94, so the cut falls inside the U+00E9 that follows.
+	 */
+	t = tc_exec_task("/bin/sh", "-c",
+			 "head -c 79 /dev/zero | tr '\\0' x >&2; "
+			 "printf '\\303\\251\\303\\251' >&2; exit 3",
+			 500, 16);
+	id = tc_submit(f->c, t);
+	tc_wait_all(f->c, &id, 1, 20000);
+	snprintf(buf, sizeof(buf), "/api/v1/tasks/%llu",
+		 (unsigned long long)id);
+	o = get_json(f, buf, 200);
+	e = json_string_value(json_object_get(
+		json_array_get(json_object_get(o, "attempt_log"), 0), "error"));
+	if (!e || strlen(e) != 94 || strncmp(e, "exit status 3: xxx", 18))
+		fail_msg("task %llu: attempt error '%s'",
+			 (unsigned long long)id, e ? e : "(none)");
+	json_decref(o);
 	/* And the list of tasks shows it too. */
 	assert_int_equal(fetch(f->port, EVHTTP_REQ_GET, "/api/v1/tasks?state=dead",
 			       &body),
