@@ -798,6 +798,19 @@ test_http_head_has_no_body(void **state)
 	head_then_get(f->wport, "/nope");
 }
 
+/* Run the shell script as a task to its end; GET /api/v1/tasks/ID. */
+static json_t *
+failed_task(struct fx *f, const char *script, uint64_t *id)
+{
+	char path[64];
+
+	*id = tc_submit(f->c, tc_exec_task("/bin/sh", "-c", script, 500, 16));
+	tc_wait_all(f->c, id, 1, 20000);
+	snprintf(path, sizeof(path), "/api/v1/tasks/%llu",
+		 (unsigned long long)*id);
+	return get_json(f, path, 200);
+}
+
 /* Bytes that are not UTF-8, from a request or a task, stay JSON. */
 static void
 test_http_invalid_utf8(void **state)
@@ -805,7 +818,6 @@ test_http_invalid_utf8(void **state)
 	struct fx *f = *state;
 	char buf[8192], *body;
 	const char *e;
-	ksched_task *t;
 	uint64_t id;
 	json_t *o;
 	int fd;
@@ -833,13 +845,7 @@ test_http_invalid_utf8(void **state)
 		json_decref(o);
 	}
 	/* A task whose stderr is not UTF-8 still has its error. */
-	t = tc_exec_task("/bin/sh", "-c", "printf '\\351\\351' >&2; exit 3",
-			 500, 16);
-	id = tc_submit(f->c, t);
-	tc_wait_all(f->c, &id, 1, 20000);
-	snprintf(buf, sizeof(buf), "/api/v1/tasks/%llu",
-		 (unsigned long long)id);
-	o = get_json(f, buf, 200);
+	o = failed_task(f, "printf '\\351\\351' >&2; exit 3", &id);
 	e = json_string_value(json_object_get(o, "error"));
 	if (!e || !strstr(e, "exit status 3"))
 		fail_msg("task %llu: error '%s'", (unsigned long long)id,
@@ -849,15 +855,10 @@ test_http_invalid_utf8(void **state)
 	 * An attempt's error is kept to 95 bytes: "exit status 3: " and 79
 	 * 'x' are 94, so the cut falls inside the U+00E9 that follows.
 	 */
-	t = tc_exec_task("/bin/sh", "-c",
-			 "head -c 79 /dev/zero | tr '\\0' x >&2; "
-			 "printf '\\303\\251\\303\\251' >&2; exit 3",
-			 500, 16);
-	id = tc_submit(f->c, t);
-	tc_wait_all(f->c, &id, 1, 20000);
-	snprintf(buf, sizeof(buf), "/api/v1/tasks/%llu",
-		 (unsigned long long)id);
-	o = get_json(f, buf, 200);
+	o = failed_task(f,
+			"head -c 79 /dev/zero | tr '\\0' x >&2; "
+			"printf '\\303\\251\\303\\251' >&2; exit 3",
+			&id);
 	e = json_string_value(json_object_get(
 		json_array_get(json_object_get(o, "attempt_log"), 0), "error"));
 	if (!e || strlen(e) != 94 || strncmp(e, "exit status 3: xxx", 18))
