@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "alloc.h"
+#include "http_util.h"
 #include "master_int.h"
 
 #define LIST_DEFAULT 100
@@ -122,7 +123,7 @@ api_stats(struct ksched_master *m, struct evhttp_request *req)
 	json_object_set_new(o, "counters", k);
 	json_object_set_new(o, "resources", r);
 	json_object_set_new(o, "policy",
-			    json_string(ksched_policy_name(m->policy)));
+			    ksched__json_str(ksched_policy_name(m->policy)));
 	reply(req, o);
 }
 
@@ -145,10 +146,10 @@ api_workers(struct ksched_master *m, struct evhttp_request *req)
 		l = json_object();
 		nl = ksched_members_labels(mem, i, &k, &v);
 		for (size_t j = 0; j < nl; j++)
-			json_object_set_new(l, k[j], json_string(v[j]));
+			json_object_set_new(l, k[j], ksched__json_str(v[j]));
 		json_object_set_new(w, "index", jint(i));
-		json_object_set_new(w, "id", json_string(st.id));
-		json_object_set_new(w, "state", json_string(
+		json_object_set_new(w, "id", ksched__json_str(st.id));
+		json_object_set_new(w, "state", ksched__json_str(
 				    ksched_worker_state_name(st.state)));
 		json_object_set_new(w, "capacity",
 				    resources_json(&st.capacity, true));
@@ -171,7 +172,7 @@ api_workers(struct ksched_master *m, struct evhttp_request *req)
 static json_t *
 str_or_null(const char *s)
 {
-	return s && *s ? json_string(s) : json_null();
+	return s && *s ? ksched__json_str(s) : json_null();
 }
 
 static const char *
@@ -214,10 +215,10 @@ task_json(struct ksched_master *m, uint64_t id, bool detail, json_t **out)
 	na = ksched__master_attempts(m, id, &at);
 	o = json_object();
 	json_object_set_new(o, "id", jint((int64_t)id));
-	json_object_set_new(o, "state", json_string(ksched_state_name(info.state)));
-	json_object_set_new(o, "kind", json_string(ksched_task_kind(spec)));
+	json_object_set_new(o, "state", ksched__json_str(ksched_state_name(info.state)));
+	json_object_set_new(o, "kind", ksched__json_str(ksched_task_kind(spec)));
 	json_object_set_new(o, "priority", jint(info.priority));
-	json_object_set_new(o, "user", json_string(ksched_task_user(spec)));
+	json_object_set_new(o, "user", ksched__json_str(ksched_task_user(spec)));
 	json_object_set_new(o, "attempts", jint(info.attempts));
 	json_object_set_new(o, "submitted_ms", jint(info.submitted));
 	ksched_task_free(spec);
@@ -232,7 +233,7 @@ task_json(struct ksched_master *m, uint64_t id, bool detail, json_t **out)
 	w = ksched_sched_worker_of(m->s, id);
 	if (w >= 0 && !ksched_members_status(ksched_sched_members(m->s),
 					     (uint32_t)w, &ws))
-		json_object_set_new(o, "worker", json_string(ws.id));
+		json_object_set_new(o, "worker", ksched__json_str(ws.id));
 	else
 		json_object_set_new(o, "worker",
 				    str_or_null(na ? at[na - 1].worker : NULL));
@@ -245,7 +246,7 @@ task_json(struct ksched_master *m, uint64_t id, bool detail, json_t **out)
 			json_t *a = json_object();
 			json_object_set_new(a, "attempt", jint(at[i].attempt));
 			json_object_set_new(a, "worker",
-					    json_string(at[i].worker));
+					    ksched__json_str(at[i].worker));
 			json_object_set_new(a, "started_ms",
 					    jint(at[i].started));
 			json_object_set_new(a, "ended_ms",
@@ -253,7 +254,7 @@ task_json(struct ksched_master *m, uint64_t id, bool detail, json_t **out)
 							: json_null());
 			json_object_set_new(
 				a, "outcome",
-				json_string(outcome_name(&at[i], &info,
+				ksched__json_str(outcome_name(&at[i], &info,
 							 i + 1 == na)));
 			json_object_set_new(a, "error",
 					    str_or_null(at[i].error));
@@ -288,11 +289,11 @@ pending_json(struct ksched_master *m, uint64_t id)
 	a = json_array();
 	for (size_t i = 0; i < n; i++) {
 		json_t *w = json_object();
-		json_object_set_new(w, "worker", json_string(why[i].worker));
-		json_object_set_new(w, "why", json_string(why[i].why));
+		json_object_set_new(w, "worker", ksched__json_str(why[i].worker));
+		json_object_set_new(w, "why", ksched__json_str(why[i].why));
 		json_array_append_new(a, w);
 	}
-	json_object_set_new(o, "reason", json_string(reason));
+	json_object_set_new(o, "reason", ksched__json_str(reason));
 	json_object_set_new(o, "workers", a);
 	json_object_set_new(o, "workers_total", jint((int64_t)total));
 	ksched__free(why);
@@ -372,7 +373,8 @@ parse_cursor(const char *v, struct list_q *q)
 		q->cstate = *p++ - '0';
 	else if (!q->cdesc)
 		return -1;
-	if (*p != '.' || parse_u64(p + 1, &q->cid))
+	/* The queue lists from the id after this one: the last id has none. */
+	if (*p != '.' || parse_u64(p + 1, &q->cid) || q->cid == UINT64_MAX)
 		return -1;
 	/* A descending cursor is the last id given, never 0. */
 	if (q->cdesc && q->cid == 0)
@@ -411,6 +413,14 @@ parse_list_q(const char *query, struct list_q *q, char *msg, size_t len)
 	memset(q, 0, sizeof(*q));
 	q->state = q->cstate = -1;
 	q->limit = LIST_DEFAULT;
+	/*
+	 * A %00 decodes to the end of the value: "state=%00" would read as
+	 * no filter.  No parameter takes a NUL, so refuse the query.
+	 */
+	if (query && strstr(query, "%00")) {
+		snprintf(msg, len, "query: a NUL byte (%%00) in a value");
+		return -1;
+	}
 	/* evhttp_parse_query_str() makes kv; an empty one when no query. */
 	if (evhttp_parse_query_str(query ? query : "", &kv) != 0) {
 		evhttp_clear_headers(&kv);

@@ -10,6 +10,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "http_util.h"
 #include "log.h"
 #include "master_dash.h"
 
@@ -58,7 +59,6 @@ ksched__master_dash(struct ksched_master *m, struct evhttp_request *req,
 {
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	struct evbuffer *body;
-	char len[32];
 
 	(void)m;
 	(void)rest;
@@ -79,11 +79,6 @@ ksched__master_dash(struct ksched_master *m, struct evhttp_request *req,
 		return;
 	}
 	dash_headers(evhttp_request_get_output_headers(req));
-	/* evhttp adds the length for GET only; HEAD must say it too. */
-	snprintf(len, sizeof(len), "%zu", ksched__dash_html_len);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-			  "Content-Length", len);
-	/* For HEAD, evhttp sends the headers only. */
-	evhttp_send_reply(req, 200, "OK", body);
+	ksched__http_send(req, 200, "OK", body);
 	evbuffer_free(body);
 }

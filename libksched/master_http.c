@@ -9,9 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -19,6 +16,7 @@
 #include <jansson.h>
 
 #include "alloc.h"
+#include "http_util.h"
 #include "log.h"
 #include "master_dash.h"
 #include "master_int.h"
@@ -28,23 +26,34 @@
 #define HTTP_MAX_BODY 4096
 #define HTTP_TIMEOUT_S 10
 
+static const char *
+reason_of(int status)
+{
+	return status == 200   ? "OK"
+	       : status == 400 ? "Bad Request"
+	       : status == 404 ? "Not Found"
+	       : status == 405 ? "Method Not Allowed"
+			       : "Internal Server Error";
+}
+
 void
 ksched__http_json(struct evhttp_request *req, int status, char *body)
 {
+	/* When the body could not be made, say so in JSON all the same. */
+	static const char oom[] = "{\"error\":\"internal error: cannot "
+				  "format the reply\"}";
 	struct evbuffer *b = evbuffer_new();
-	const char *reason = status == 200   ? "OK"
-			     : status == 400 ? "Bad Request"
-			     : status == 404 ? "Not Found"
-			     : status == 405 ? "Method Not Allowed"
-					     : "Internal Server Error";
+	const char *text = body ? body : oom;
 
+	if (!body)
+		status = 500;
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 			  "Content-Type", "application/json");
-	if (b && body) {
-		evbuffer_add(b, body, strlen(body));
+	if (b) {
+		evbuffer_add(b, text, strlen(text));
 		evbuffer_add(b, "\n", 1);
 	}
-	evhttp_send_reply(req, body ? status : 500, reason, b);
+	ksched__http_send(req, status, reason_of(status), b);
 	if (b)
 		evbuffer_free(b);
 	free(body); /* jansson's json_dumps allocates with malloc */
@@ -61,8 +70,13 @@ ksched__http_error(struct evhttp_request *req, int status, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	o = json_pack("{s:s}", "error", msg);
-	ksched__http_json(req, status, o ? json_dumps(o, JSON_COMPACT) : NULL);
+	/* The message may quote the request: bytes that are not UTF-8. */
+	o = json_object();
+	if (o)
+		json_object_set_new(o, "error", ksched__json_str(msg));
+	ksched__http_json(req, status,
+			  o && json_object_size(o) ? json_dumps(o, JSON_COMPACT)
+						   : NULL);
 	json_decref(o);
 }
 
@@ -92,7 +106,7 @@ route_metrics(struct ksched_master *m, struct evhttp_request *req,
 	ksched_free(text);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 			  "Content-Type", "text/plain; version=0.0.4");
-	evhttp_send_reply(req, 200, "OK", b);
+	ksched__http_send(req, 200, "OK", b);
 	evbuffer_free(b);
 }
 
@@ -153,59 +167,6 @@ dispatch_cb(struct evhttp_request *req, void *arg)
 
 /* ---- life cycle ---------------------------------------------------------- */
 
-/* "HOST:PORT" (HOST may be [v6]) into host and port; -1 if malformed. */
-static int
-split_addr(const char *addr, char *host, size_t hostlen, uint16_t *port)
-{
-	const char *colon = strrchr(addr, ':');
-	const char *h = addr;
-	size_t hl;
-	char *end;
-	long p;
-
-	if (!colon || colon == addr)
-		return -1;
-	hl = (size_t)(colon - addr);
-	if (*h == '[' && colon[-1] == ']') {
-		h++;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= hostlen)
-		return -1;
-	memcpy(host, h, hl);
-	host[hl] = 0;
-	p = strtol(colon + 1, &end, 10);
-	if (end == colon + 1 || *end || p < 0 || p > 65535)
-		return -1;
-	*port = (uint16_t)p;
-	return 0;
-}
-
-/* The address the socket got, as "host:port". */
-static void
-bound_name(evutil_socket_t fd, char *out, size_t len)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char host[64] = "?";
-	unsigned port = 0;
-
-	out[0] = 0;
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
-		return;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-		port = ntohs(a->sin_port);
-		snprintf(out, len, "%s:%u", host, port);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-		port = ntohs(a->sin6_port);
-		snprintf(out, len, "[%s]:%u", host, port);
-	}
-}
-
 ksched_err
 ksched__master_http_open(struct ksched_master *m, char *err, size_t errlen)
 {
@@ -216,13 +177,14 @@ ksched__master_http_open(struct ksched_master *m, char *err, size_t errlen)
 
 	if (!addr || !strcmp(addr, "none") || !*addr)
 		return KSCHED_OK;
-	if (split_addr(addr, host, sizeof(host), &port)) {
+	if (ksched__http_split_addr(addr, host, sizeof(host), &port)) {
 		snprintf(err, errlen,
 			 "http: bad address '%s': give HOST:PORT, e.g. "
 			 "127.0.0.1:7780, or none",
 			 addr);
 		return KSCHED_EINVAL;
 	}
+	ksched__http_log_libevent();
 	m->http = evhttp_new(m->base);
 	if (!m->http)
 		return KSCHED_ENOMEM;
@@ -245,8 +207,9 @@ ksched__master_http_open(struct ksched_master *m, char *err, size_t errlen)
 		m->http = NULL;
 		return KSCHED_EINVAL;
 	}
-	bound_name(evhttp_bound_socket_get_fd(bs), m->http_bound,
-		   sizeof(m->http_bound));
+	ksched__http_guard(bs);
+	ksched__http_bound_name(evhttp_bound_socket_get_fd(bs), m->http_bound,
+				sizeof(m->http_bound));
 	return KSCHED_OK;
 }
 

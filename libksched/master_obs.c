@@ -16,6 +16,7 @@
 #include "alloc.h"
 #include "log.h"
 #include "master_int.h"
+#include "utf8.h"
 
 #include "ksched/metrics.h"
 
@@ -336,6 +337,7 @@ ksched__master_obs_report(struct ksched_master *m, uint64_t id,
 		at->ended = now;
 		snprintf(at->error, sizeof(at->error), "%s",
 			 error && !ok ? error : "");
+		ksched__utf8_trim(at->error); /* cut on a character */
 		break;
 	}
 }

@@ -10,6 +10,7 @@
 #include "alloc.h"
 #include "log.h"
 #include "sched_int.h"
+#include "utf8.h"
 
 /* ---- dispatch ----------------------------------------------------------- */
 
@@ -72,6 +73,7 @@ explain(ksched_sched *s, struct tinfo *t)
 			 "gpus=%lld",
 			 (long long)t->need.cpu_milli,
 			 (long long)t->need.mem_mb, (long long)t->need.gpus);
+	ksched__utf8_trim(why); /* a label may be cut inside a character */
 	ksched__sched_set_reason(t, why);
 }
 
@@ -124,6 +126,7 @@ why_not(ksched_sched *s, uint32_t i, const struct ksched_worker_status *w,
 		snprintf(out, len,
 			 "fits: the policy chose otherwise or the worker did "
 			 "not ask for work");
+	ksched__utf8_trim(out); /* a label may be cut inside a character */
 }
 
 ksched_err

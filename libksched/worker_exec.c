@@ -29,6 +29,7 @@
 #include "alloc.h"
 #include "log.h"
 #include "proto.h"
+#include "utf8.h"
 #include "worker_int.h"
 
 extern char **environ;
@@ -304,7 +305,7 @@ keep_out(struct proc *p, const unsigned char *b, size_t n)
 static void
 keep_tail(struct proc *p, const unsigned char *b, size_t n)
 {
-	size_t cap = sizeof(p->tail);
+	size_t cap = sizeof(p->tail) - 1; /* and room for the NUL */
 
 	if (n >= cap) {
 		memcpy(p->tail, b + n - cap, cap);
@@ -451,17 +452,23 @@ tail_text(struct proc *p)
 		n--;
 	while (i < n && ((unsigned char)s[i] & 0xc0) == 0x80)
 		i++; /* cut in the middle of a character */
-	for (; i < n; i++) {
+	while (i < n) {
 		unsigned char c = (unsigned char)s[i];
+		size_t l = ksched__utf8_seq((unsigned char *)s + i, n - i);
 
-		if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f ||
-		    c >= 0xf8)
+		if (l > 1) { /* a whole character: keep it */
+			memmove(s + k, s + i, l);
+			k += l;
+			i += l;
+			continue;
+		}
+		/* Control characters, and bytes that are not UTF-8. */
+		if (!l || (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
 			c = '?';
 		s[k++] = (char)c;
+		i++;
 	}
-	if (k == sizeof(p->tail))
-		k--;
-	s[k] = 0;
+	s[k] = 0; /* k < sizeof(p->tail): keep_tail leaves room */
 	return s;
 }
 

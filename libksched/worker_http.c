@@ -9,9 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -19,6 +16,7 @@
 #include <event2/thread.h>
 
 #include "alloc.h"
+#include "http_util.h"
 #include "log.h"
 #include "worker_int.h"
 
@@ -122,7 +120,8 @@ send_text(struct evhttp_request *req, int code, const char *reason,
 			  "Content-Type", type);
 	if (b)
 		evbuffer_add(b, body, len);
-	evhttp_send_reply(req, b ? code : 500, b ? reason : "No Memory", b);
+	ksched__http_send(req, b ? code : 500,
+			  b ? reason : "Internal Server Error", b);
 	if (b)
 		evbuffer_free(b);
 }
@@ -183,38 +182,22 @@ whttp_free(struct ksched__whttp *h)
 	ksched__free(h);
 }
 
-/* "HOST:PORT"; the bound one into w->http_bound. */
+/* "HOST:PORT" (HOST may be [v6]); the bound one into w->http_bound. */
 static ksched_err
 listen_on(ksched_worker *w, struct ksched__whttp *h)
 {
-	const char *colon = strrchr(w->http_addr, ':');
-	char host[256];
 	struct evhttp_bound_socket *bs;
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-	char *end;
-	long port;
-	size_t hl = colon ? (size_t)(colon - w->http_addr) : 0;
+	char host[256];
+	uint16_t port;
 
-	if (!colon || hl == 0 || hl >= sizeof(host))
+	if (ksched__http_split_addr(w->http_addr, host, sizeof(host), &port))
 		return KSCHED_EINVAL;
-	memcpy(host, w->http_addr, hl);
-	host[hl] = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (end == colon + 1 || *end || port < 0 || port > 65535)
-		return KSCHED_EINVAL;
-	bs = evhttp_bind_socket_with_handle(h->http, host, (uint16_t)port);
+	bs = evhttp_bind_socket_with_handle(h->http, host, port);
 	if (!bs)
 		return KSCHED_EIO;
-	w->http_bound[0] = 0;
-	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa,
-			&sl) == 0 &&
-	    sa.sin_family == AF_INET) {
-		char ip[INET_ADDRSTRLEN];
-		inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
-		snprintf(w->http_bound, sizeof(w->http_bound), "%s:%u", ip,
-			 (unsigned)ntohs(sa.sin_port));
-	}
+	ksched__http_guard(bs);
+	ksched__http_bound_name(evhttp_bound_socket_get_fd(bs), w->http_bound,
+				sizeof(w->http_bound));
 	return KSCHED_OK;
 }
 
@@ -228,6 +211,7 @@ ksched__worker_http_start(ksched_worker *w)
 		return KSCHED_OK;
 	if (evthread_use_pthreads() != 0 || !(h = ksched__calloc(1, sizeof(*h))))
 		return KSCHED_ENOMEM;
+	ksched__http_log_libevent();
 	e = registry(h);
 	if (!e && (!(h->base = event_base_new()) ||
 		   !(h->http = evhttp_new(h->base))))

@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -33,6 +34,7 @@
 struct fx {
 	struct tc_cluster cl;
 	pid_t master, workers[2];
+	pid_t extra; /* another master a test started, or 0 */
 	int port, wport;
 	ksched_client *c;
 	uint64_t ids[NTASKS], big;
@@ -75,7 +77,11 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	int rc = tc_down(&f->cl, f->c, f->master, f->workers, 2, 10000);
+	int rc;
+
+	if (f->extra > 0)
+		td_stop(f->extra, 10000 * tu_slow());
+	rc = tc_down(&f->cl, f->c, f->master, f->workers, 2, 10000);
 
 	free(f);
 	return rc;
@@ -704,6 +710,288 @@ test_http_malformed_requests(void **state)
 	assert_true(td_alive(f->workers[0]));
 }
 
+/* A raw connection to 127.0.0.1:port, reads time out after 5 s. */
+static int
+raw_connect(int port)
+{
+	struct sockaddr_in sa = {0};
+	struct timeval tv = {5, 0};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Send req on fd and read to EOF (bounded by buf); the bytes read. */
+static size_t
+raw_exchange(int fd, const char *req, char *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	assert_true(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	while (got + 1 < len && (n = read(fd, buf + got, len - got - 1)) > 0)
+		got += (size_t)n;
+	buf[got] = 0;
+	return got;
+}
+
+/*
+ * HEAD then GET of path on one keep-alive connection: the HEAD's reply
+ * is headers only, with the Content-Length of the GET's body.
+ */
+static void
+head_then_get(int port, const char *path)
+{
+	char req[512], head[8192], *get = malloc(256 * 1024);
+	const char *cl, *body, *end;
+	size_t got = 0;
+	ssize_t n;
+	int fd = raw_connect(port);
+
+	assert_true(fd >= 0);
+	snprintf(req, sizeof(req), "HEAD %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+	assert_true(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	head[0] = 0;
+	while (!strstr(head, "\r\n\r\n") && got + 1 < sizeof(head) &&
+	       (n = read(fd, head + got, sizeof(head) - got - 1)) > 0) {
+		got += (size_t)n;
+		head[got] = 0;
+	}
+	end = strstr(head, "\r\n\r\n");
+	assert_non_null(end);
+	if ((size_t)(end + 4 - head) != got)
+		fail_msg("HEAD %s: %zu bytes after the headers", path,
+			 got - (size_t)(end + 4 - head));
+	cl = strstr(head, "Content-Length: ");
+	assert_non_null(cl);
+	snprintf(req, sizeof(req),
+		 "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		 path);
+	raw_exchange(fd, req, get, 256 * 1024);
+	close(fd);
+	if (memcmp(get, "HTTP/1.1 ", 9) != 0)
+		fail_msg("GET %s after HEAD: reply starts '%.20s'", path, get);
+	body = strstr(get, "\r\n\r\n");
+	assert_non_null(body);
+	assert_int_equal(strtoul(cl + 16, NULL, 10), strlen(body + 4));
+	free(get);
+}
+
+static void
+test_http_head_has_no_body(void **state)
+{
+	struct fx *f = *state;
+
+	head_then_get(f->port, "/");
+	head_then_get(f->port, "/nope");
+	head_then_get(f->port, "/api/v1/tasks?limit=x");
+	head_then_get(f->port, "/api/v1/tasks/999999");
+	head_then_get(f->wport, "/nope");
+}
+
+/* Run the shell script as a task to its end; GET /api/v1/tasks/ID. */
+static json_t *
+failed_task(struct fx *f, const char *script, uint64_t *id)
+{
+	char path[64];
+
+	*id = tc_submit(f->c, tc_exec_task("/bin/sh", "-c", script, 500, 16));
+	tc_wait_all(f->c, id, 1, 20000);
+	snprintf(path, sizeof(path), "/api/v1/tasks/%llu",
+		 (unsigned long long)*id);
+	return get_json(f, path, 200);
+}
+
+/* Bytes that are not UTF-8, from a request or a task, stay JSON. */
+static void
+test_http_invalid_utf8(void **state)
+{
+	struct fx *f = *state;
+	char buf[8192], *body;
+	const char *e;
+	uint64_t id;
+	json_t *o;
+	int fd;
+
+	expect_error(f, "/api/v1/tasks?state=%FF", 400, "state");
+	/* The %.40s cut falls inside the U+00E9. */
+	expect_error(f,
+		     "/api/v1/tasks?state=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		     "aa%C3%A9",
+		     400, "state");
+	expect_error(f, "/api/v1/tasks?xx%FF=1", 400, "unknown parameter");
+	/* A raw 0xff in the path. */
+	fd = raw_connect(f->port);
+	assert_true(fd >= 0);
+	raw_exchange(fd,
+		     "GET /a\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		     buf, sizeof(buf));
+	close(fd);
+	if (strncmp(buf, "HTTP/1.1 404 Not Found", 22) &&
+	    strncmp(buf, "HTTP/1.1 400 Bad Request", 24))
+		fail_msg("raw 0xff path: '%.60s'", buf);
+	if (!strncmp(buf, "HTTP/1.1 404", 12)) {
+		o = json_loads(strstr(buf, "\r\n\r\n") + 4, 0, NULL);
+		assert_non_null(json_string_value(json_object_get(o, "error")));
+		json_decref(o);
+	}
+	/* A task whose stderr is not UTF-8 still has its error. */
+	o = failed_task(f, "printf '\\351\\351' >&2; exit 3", &id);
+	e = json_string_value(json_object_get(o, "error"));
+	if (!e || !strstr(e, "exit status 3"))
+		fail_msg("task %llu: error '%s'", (unsigned long long)id,
+			 e ? e : "(none)");
+	json_decref(o);
+	/*
+	 * An attempt's error is kept to 95 bytes: "exit status 3: " and 79
+	 * 'x' are 94, so the cut falls inside the U+00E9 that follows.
+	 */
+	o = failed_task(f,
+			"head -c 79 /dev/zero | tr '\\0' x >&2; "
+			"printf '\\303\\251\\303\\251' >&2; exit 3",
+			&id);
+	e = json_string_value(json_object_get(
+		json_array_get(json_object_get(o, "attempt_log"), 0), "error"));
+	if (!e || strlen(e) != 94 || strncmp(e, "exit status 3: xxx", 18))
+		fail_msg("task %llu: attempt error '%s'",
+			 (unsigned long long)id, e ? e : "(none)");
+	json_decref(o);
+	/* And the list of tasks shows it too. */
+	assert_int_equal(fetch(f->port, EVHTTP_REQ_GET, "/api/v1/tasks?state=dead",
+			       &body),
+			 200);
+	assert_non_null(strstr(body, "exit status 3"));
+	free(body);
+}
+
+/* Cursors and filters that parse but cannot be meant: 400. */
+static void
+test_http_bad_cursor_and_nul(void **state)
+{
+	struct fx *f = *state;
+
+	expect_error(f, "/api/v1/tasks?cursor=0.18446744073709551615", 400,
+		     "cursor");
+	expect_error(f, "/api/v1/tasks?state=%00", 400, "NUL");
+	expect_error(f, "/api/v1/tasks?limit=%00", 400, "NUL");
+	/* An empty state is still no filter. */
+	json_decref(get_json(f, "/api/v1/tasks?state=", 200));
+}
+
+/* Lines in the file at path. */
+static size_t
+count_lines(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	size_t n = 0;
+	int c;
+
+	if (!fp)
+		return 0;
+	while ((c = getc(fp)) != EOF)
+		n += c == '\n';
+	fclose(fp);
+	return n;
+}
+
+/* ksched-master with RLIMIT_NOFILE at nofile; its PID. */
+static pid_t
+start_master_nofile(const char *dir, const char *log, const char *ready,
+		    rlim_t nofile)
+{
+	char exe[PATH_MAX + 64], data[700], ctl[700], dsp[700], hbt[700];
+	const char *argv[] = {exe,	     "--data",	     data,
+			      "--control",   ctl,	     "--dispatch",
+			      dsp,	     "--heartbeat",  hbt,
+			      "--ready-file", ready,	     "--http",
+			      "127.0.0.1:0", "--log-level", "info",
+			      "--sync",	     "none",	     NULL};
+	pid_t pid;
+
+	snprintf(exe, sizeof(exe), "%s/ksched-master", td_bindir());
+	snprintf(data, sizeof(data), "%s/data-nofile", dir);
+	snprintf(ctl, sizeof(ctl), "ipc://%s/c-nofile.ipc", dir);
+	snprintf(dsp, sizeof(dsp), "ipc://%s/d-nofile.ipc", dir);
+	snprintf(hbt, sizeof(hbt), "ipc://%s/h-nofile.ipc", dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl = {nofile, nofile};
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int nul = open("/dev/null", O_RDWR);
+		if (fd >= 0)
+			dup2(fd, 2);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+		}
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			_exit(126);
+		execv(exe, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/*
+ * Out of descriptors: 100 connections held open against a master allowed
+ * 64 fds.  Its log stays small (no accept() retried in a loop), and once
+ * they close the API answers again.
+ */
+static void
+test_http_fd_exhaustion(void **state)
+{
+	struct fx *f = *state;
+	enum { NCONN = 100 };
+	char log[700], ready[700], *body = NULL;
+	int fds[NCONN], port, code = 0;
+	size_t before, after;
+	pid_t pid;
+	int64_t end;
+
+	snprintf(log, sizeof(log), "%s/nofile.log", f->cl.dir);
+	snprintf(ready, sizeof(ready), "%s/nofile.ready", f->cl.dir);
+	pid = f->extra = start_master_nofile(f->cl.dir, log, ready, 64);
+	if (td_wait_file(ready, pid, 10000 * tu_slow()))
+		fail_msg("master with 64 fds did not start (log %s)", log);
+	port = tc_ready_port(ready);
+	assert_true(port > 0);
+	before = count_lines(log);
+	for (int i = 0; i < NCONN; i++) {
+		fds[i] = raw_connect(port);
+		assert_true(fds[i] >= 0);
+	}
+	/* Long enough for a spinning accept() to write a great many lines. */
+	td_sleep_ms(1500);
+	after = count_lines(log);
+	assert_true(td_alive(pid));
+	if (after - before > 20)
+		fail_msg("%zu log lines while out of fds (see %s)",
+			 after - before, log);
+	for (int i = 0; i < NCONN; i++)
+		close(fds[i]);
+	end = td_now_ms() + 10000 * tu_slow();
+	while (code != 200 && td_now_ms() < end) {
+		free(body);
+		code = fetch(port, EVHTTP_REQ_GET, "/api/v1/stats", &body);
+		if (code != 200)
+			td_sleep_ms(100);
+	}
+	free(body);
+	assert_int_equal(code, 200);
+	f->extra = 0;
+	assert_int_equal(td_stop(pid, 10000 * tu_slow()), 0);
+}
+
 /* Whether file path contains s. */
 static bool
 file_has(const char *path, const char *s)
@@ -775,6 +1063,10 @@ main(void)
 		T(test_http_metrics_pass_promtool),
 		T(test_http_malformed_requests),
 		T(test_http_bad_address_is_a_startup_error),
+		T(test_http_head_has_no_body),
+		T(test_http_invalid_utf8),
+		T(test_http_bad_cursor_and_nul),
+		T(test_http_fd_exhaustion),
 #undef T
 	};
 

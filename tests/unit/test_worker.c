@@ -32,6 +32,7 @@
 #include "ksched/log.h"
 #include "ksched/worker.h"
 #include "alloc.h"
+#include "utf8.h"
 #include "worker_int.h"
 
 #include "../testutil.h"
@@ -204,6 +205,32 @@ test_worker_exec_exit_status_and_stderr(void **state)
 	assert_false(r.ok);
 	assert_int_equal(r.exit_status, 3);
 	assert_string_equal(r.error, "exit status 3: first\noops");
+	ksched__result_clear(&r);
+}
+
+/* Bytes that are not UTF-8, and a tail cut inside a character. */
+static void
+test_worker_exec_stderr_tail_is_utf8(void **state)
+{
+	const char *bad[] = {"/bin/sh", "-c", "printf '\\351\\351' >&2; exit 2"};
+	/* U+00E9, 4090 'x', U+00E9 "ok": the 4095 bytes kept start inside
+	 * the first character. */
+	static const char cut[] =
+	    "printf '\\303\\251' >&2; head -c 4090 /dev/zero | tr '\\0' x "
+	    ">&2; printf '\\303\\251ok' >&2; exit 1";
+	const char *argv[] = {"/bin/sh", "-c", cut};
+	struct ksched__result r;
+
+	(void)state;
+	run_exec(mk_exec(3, bad), &r);
+	assert_false(r.ok);
+	assert_string_equal(r.error, "exit status 2: ??");
+	ksched__result_clear(&r);
+	run_exec(mk_exec(3, argv), &r);
+	assert_false(r.ok);
+	assert_true(ksched__utf8_valid(r.error));
+	assert_memory_equal(r.error, "exit status 1: xxx", 18);
+	assert_string_equal(r.error + strlen(r.error) - 4, "\xc3\xa9ok");
 	ksched__result_clear(&r);
 }
 
@@ -732,6 +759,156 @@ test_worker_http_metrics(void **state)
 	ksched_worker_free(w);
 }
 
+/* Connect to "HOST:PORT" ([v6] or v4); -1 when the family is missing. */
+static int
+http_connect(const char *hostport)
+{
+	struct sockaddr_storage ss = {0};
+	struct timeval tv = {5, 0};
+	const char *colon = strrchr(hostport, ':');
+	char host[64];
+	int port = atoi(colon + 1), fd;
+	socklen_t sl;
+
+	if (hostport[0] == '[') {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - hostport - 2),
+			 hostport + 1);
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		assert_int_equal(inet_pton(AF_INET6, host, &a->sin6_addr), 1);
+		sl = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - hostport),
+			 hostport);
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		assert_int_equal(inet_pton(AF_INET, host, &a->sin_addr), 1);
+		sl = sizeof(*a);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_int_equal(connect(fd, (struct sockaddr *)&ss, sl), 0);
+	return fd;
+}
+
+/* Read until the end of the headers (bounded); all bytes read so far. */
+static size_t
+read_headers(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	buf[0] = 0;
+	while (!strstr(buf, "\r\n\r\n") && got + 1 < len &&
+	       (n = read(fd, buf + got, len - got - 1)) > 0) {
+		got += (size_t)n;
+		buf[got] = 0;
+	}
+	return got;
+}
+
+/* HEAD then GET on one connection: the HEAD has the length, no body. */
+static void
+head_then_get(const char *hostport, const char *path)
+{
+	char req[256], head[4096], get[16384];
+	const char *cl, *body;
+	size_t got, hlen;
+	ssize_t n;
+	int fd = http_connect(hostport);
+
+	snprintf(req, sizeof(req), "HEAD %s HTTP/1.1\r\nHost: x\r\n\r\n",
+		 path);
+	assert_true(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	got = read_headers(fd, head, sizeof(head));
+	hlen = (size_t)(strstr(head, "\r\n\r\n") + 4 - head);
+	/* A body would have come with the headers or right after them. */
+	assert_int_equal(got, hlen);
+	cl = strstr(head, "Content-Length: ");
+	assert_non_null(cl);
+	snprintf(req, sizeof(req),
+		 "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		 path);
+	assert_true(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	got = 0;
+	while (got + 1 < sizeof(get) &&
+	       (n = read(fd, get + got, sizeof(get) - got - 1)) > 0)
+		got += (size_t)n;
+	get[got] = 0;
+	close(fd);
+	assert_memory_equal(get, "HTTP/1.1 ", 9);
+	body = strstr(get, "\r\n\r\n");
+	assert_non_null(body);
+	body += 4;
+	assert_int_equal(strtoul(cl + 16, NULL, 10), strlen(body));
+}
+
+/* HEAD gives the length and no body; the next request is clean. */
+static void
+test_worker_http_head(void **state)
+{
+	ksched_worker *w;
+	char url[128];
+
+	(void)state;
+	assert_int_equal(ksched_worker_new("w-head", &w), KSCHED_OK);
+	assert_int_equal(ksched_worker_set_http(w, "127.0.0.1:0"), KSCHED_OK);
+	snprintf(url, sizeof(url), "ipc:///tmp/ksched-none-%ld",
+		 (long)getpid());
+	assert_int_equal(ksched_worker_set_master(w, url, url), KSCHED_OK);
+	assert_int_equal(ksched_worker_start(w), KSCHED_OK);
+	head_then_get(ksched_worker_http_addr(w), "/other");
+	head_then_get(ksched_worker_http_addr(w), "/metrics");
+	assert_int_equal(ksched_worker_stop(w), KSCHED_OK);
+	ksched_worker_free(w);
+}
+
+/* --http [::1]:0 listens on IPv6 loopback and says so. */
+static void
+test_worker_http_ipv6(void **state)
+{
+	char url[128], page[16384];
+	ksched_worker *w;
+	ksched_err e;
+	ssize_t n;
+	size_t got = 0;
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6,
+				 .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	static const char req[] =
+	    "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+	(void)state;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		if (fd >= 0)
+			close(fd);
+		fprintf(stderr, "no IPv6 loopback here: skipping\n");
+		skip();
+	}
+	close(fd);
+	assert_int_equal(ksched_worker_new("w-v6", &w), KSCHED_OK);
+	assert_int_equal(ksched_worker_set_http(w, "[::1]:0"), KSCHED_OK);
+	snprintf(url, sizeof(url), "ipc:///tmp/ksched-none-%ld",
+		 (long)getpid());
+	assert_int_equal(ksched_worker_set_master(w, url, url), KSCHED_OK);
+	e = ksched_worker_start(w);
+	assert_int_equal(e, KSCHED_OK);
+	assert_memory_equal(ksched_worker_http_addr(w), "[::1]:", 6);
+	fd = http_connect(ksched_worker_http_addr(w));
+	assert_true(write(fd, req, sizeof(req) - 1) == (ssize_t)sizeof(req) - 1);
+	while (got + 1 < sizeof(page) &&
+	       (n = read(fd, page + got, sizeof(page) - got - 1)) > 0)
+		got += (size_t)n;
+	page[got] = 0;
+	close(fd);
+	assert_non_null(strstr(page, "HTTP/1.1 200"));
+	assert_int_equal(ksched_worker_stop(w), KSCHED_OK);
+	ksched_worker_free(w);
+}
+
 static int
 setup_log(void **state)
 {
@@ -751,6 +928,7 @@ main(void)
 	    T(test_worker_exec_cwd),
 	    T(test_worker_exec_exit_status_and_stderr),
 	    T(test_worker_exec_stderr_tail_is_the_last_4k),
+	    T(test_worker_exec_stderr_tail_is_utf8),
 	    T(test_worker_exec_killed_by_signal),
 	    T(test_worker_exec_missing_binary),
 	    T(test_worker_exec_output_cap),
@@ -766,6 +944,8 @@ main(void)
 	    T(test_worker_handlers),
 	    T(test_worker_api_bad_arguments),
 	    T(test_worker_http_metrics),
+	    T(test_worker_http_head),
+	    T(test_worker_http_ipv6),
 	    T(test_worker_new_alloc_failure_walk),
 	};
 
