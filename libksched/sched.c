@@ -155,6 +155,20 @@ ksched__sched_tinfo_get(ksched_sched *s, uint64_t id, struct tinfo **out)
 	return KSCHED_OK;
 }
 
+/* Forget what t kept as a running gang (its parts' workers and results). */
+static void
+gang_forget(struct tinfo *t)
+{
+	ksched__free(t->gw);
+	ksched__free(t->gdone);
+	ksched__free(t->res0);
+	t->gw = NULL;
+	t->gdone = NULL;
+	t->res0 = NULL;
+	t->ngseen = 0;
+	t->ngdone = 0;
+}
+
 /* Forget t entirely (the task ended). */
 void
 ksched__sched_tinfo_drop(ksched_sched *s, struct tinfo *t)
@@ -193,13 +207,7 @@ ksched__sched_stop_running(ksched_sched *s, struct tinfo *t,
 		ksched_members_release(s->members, w, &t->need, how);
 	}
 	ksched__u64map_del(&s->running, t->id);
-	ksched__free(t->gw);
-	ksched__free(t->gdone);
-	ksched__free(t->res0);
-	t->gw = NULL;
-	t->gdone = NULL;
-	t->res0 = NULL;
-	t->ngdone = 0;
+	gang_forget(t);
 	t->worker = -1;
 	t->token = 0;
 }
@@ -877,14 +885,7 @@ drop_parts(ksched_sched *s, struct tinfo *t)
 	    ksched__u64map_put(&s->cancels, t->id, (void *)(uintptr_t)(w + 1)))
 		KLOG(KSCHED_LOG_WARN, "msg=\"cannot track cancel\" task=%llu",
 		     (unsigned long long)t->id);
-	ksched__free(t->gw);
-	ksched__free(t->gdone);
-	ksched__free(t->res0);
-	t->gw = NULL;
-	t->gdone = NULL;
-	t->res0 = NULL;
-	t->ngseen = 0;
-	t->ngdone = 0;
+	gang_forget(t);
 }
 
 /* Hand back prior lease id if nobody adopted it; true if it went back. */
