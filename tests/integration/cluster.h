@@ -235,4 +235,45 @@ tc_wait_all(ksched_client *c, const uint64_t *ids, size_t n, int timeout_ms)
 			 (unsigned long long)remaining, n);
 }
 
+/* The status of task id (asserting the request succeeds). */
+static inline struct ksched_task_status
+tc_status(ksched_client *c, uint64_t id)
+{
+	struct ksched_task_status st;
+
+	assert_int_equal(ksched_client_status(c, &id, 1, &st), KSCHED_OK);
+	return st;
+}
+
+/* Wait (bounded by ms, scaled) until task id is in state want; its
+ * status. */
+static inline struct ksched_task_status
+tc_wait_state(ksched_client *c, uint64_t id, enum ksched_state want, int ms)
+{
+	int64_t end = td_now_ms() + (int64_t)ms * tu_slow();
+	struct ksched_task_status st;
+
+	do {
+		st = tc_status(c, id);
+		if (st.state == want)
+			return st;
+		td_sleep_ms(20);
+	} while (td_now_ms() < end);
+	fail_msg("task %llu is %s, not %s (error: %s)",
+		 (unsigned long long)id, ksched_state_name(st.state),
+		 ksched_state_name(want), st.last_error);
+	return st;
+}
+
+/* Wait (bounded) until file name in the cluster's dir exists, not empty. */
+static inline void
+tc_wait_path(const struct tc_cluster *cl, const char *name)
+{
+	char p[TC_PATH + 100];
+
+	snprintf(p, sizeof(p), "%s/%s", cl->dir, name);
+	if (td_wait_file(p, 0, 10000 * tu_slow()))
+		fail_msg("%s never appeared", p);
+}
+
 #endif

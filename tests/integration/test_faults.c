@@ -87,45 +87,6 @@ sh_task(struct fx *f, const char *script, int64_t timeout_ms, int retries)
 	return tc_submit(f->c, t);
 }
 
-static struct ksched_task_status
-status_of(struct fx *f, uint64_t id)
-{
-	struct ksched_task_status st;
-
-	assert_int_equal(ksched_client_status(f->c, &id, 1, &st), KSCHED_OK);
-	return st;
-}
-
-/* Wait (bounded) until task id is in state want; returns its status. */
-static struct ksched_task_status
-wait_state(struct fx *f, uint64_t id, enum ksched_state want, int ms)
-{
-	int64_t end = td_now_ms() + (int64_t)ms * tu_slow();
-	struct ksched_task_status st;
-
-	do {
-		st = status_of(f, id);
-		if (st.state == want)
-			return st;
-		td_sleep_ms(20);
-	} while (td_now_ms() < end);
-	fail_msg("task %llu is %s, not %s (error: %s)",
-		 (unsigned long long)id, ksched_state_name(st.state),
-		 ksched_state_name(want), st.last_error);
-	return st;
-}
-
-/* Wait until the file exists and is not empty. */
-static void
-wait_path(struct fx *f, const char *name)
-{
-	char p[700];
-
-	snprintf(p, sizeof(p), "%s/%s", f->cl.dir, name);
-	if (td_wait_file(p, 0, 10000 * tu_slow()))
-		fail_msg("%s never appeared", p);
-}
-
 static long
 read_long(struct fx *f, const char *name)
 {
@@ -177,13 +138,13 @@ test_faults_cancel_stops_running_task(void **state)
 			      0);
 	long pid;
 
-	wait_state(f, id, KSCHED_STATE_LEASED, 10000);
-	wait_path(f, "cancel.pid");
+	tc_wait_state(f->c, id, KSCHED_STATE_LEASED, 10000);
+	tc_wait_path(&f->cl, "cancel.pid");
 	pid = read_long(f, "cancel.pid");
 	assert_true(pid > 0);
 	assert_int_equal(ksched_client_cancel(f->c, &id, 1, NULL), KSCHED_OK);
 	assert_true(pid_gone(pid, 5000));
-	assert_int_equal(status_of(f, id).state, KSCHED_STATE_CANCELED);
+	assert_int_equal(tc_status(f->c, id).state, KSCHED_STATE_CANCELED);
 }
 
 static void
@@ -195,7 +156,7 @@ test_faults_timeout_then_dead_then_retry(void **state)
 			      "if [ -e $D/slow.done ]; then echo ok; else "
 			      ": > $D/slow.done; sleep 30; fi",
 			      500, 0);
-	struct ksched_task_status st = wait_state(f, id, KSCHED_STATE_DEAD,
+	struct ksched_task_status st = tc_wait_state(f->c, id, KSCHED_STATE_DEAD,
 						  15000);
 	struct ksched_task_status list[8];
 	uint64_t next;
@@ -212,7 +173,7 @@ test_faults_timeout_then_dead_then_retry(void **state)
 		listed |= list[i].id == id && list[i].last_error[0];
 	assert_true(listed);
 	assert_int_equal(ksched_client_retry(f->c, &id, 1, NULL), KSCHED_OK);
-	st = wait_state(f, id, KSCHED_STATE_SUCCEEDED, 10000);
+	st = tc_wait_state(f->c, id, KSCHED_STATE_SUCCEEDED, 10000);
 	assert_int_equal(st.attempts, 1); /* a fresh budget */
 }
 
@@ -225,7 +186,7 @@ test_faults_retries_with_backoff(void **state)
 			      "echo x >> $D/flaky.runs; "
 			      "[ $(wc -l < $D/flaky.runs) -ge 3 ]",
 			      0, 2);
-	struct ksched_task_status st = wait_state(f, id,
+	struct ksched_task_status st = tc_wait_state(f->c, id,
 						  KSCHED_STATE_SUCCEEDED, 10000);
 
 	assert_int_equal(st.attempts, 3);
@@ -243,14 +204,14 @@ test_faults_drain_finishes_then_worker_exits(void **state)
 	int status, w;
 	int64_t end;
 
-	st = wait_state(f, id, KSCHED_STATE_LEASED, 10000);
-	wait_path(f, "drain.started");
+	st = tc_wait_state(f->c, id, KSCHED_STATE_LEASED, 10000);
+	tc_wait_path(&f->cl, "drain.started");
 	w = st.worker[1] - '0';
 	assert_int_equal(ksched_client_drain(f->c, st.worker, &running),
 			 KSCHED_OK);
 	assert_int_equal(running, 1);
 	/* It finishes its task, then exits by itself. */
-	wait_state(f, id, KSCHED_STATE_SUCCEEDED, 10000);
+	tc_wait_state(f->c, id, KSCHED_STATE_SUCCEEDED, 10000);
 	end = td_now_ms() + 10000 * tu_slow();
 	while (waitpid(f->workers[w], &status, WNOHANG) == 0 &&
 	       td_now_ms() < end)
@@ -260,7 +221,7 @@ test_faults_drain_finishes_then_worker_exits(void **state)
 	f->workers[w] = 0;
 	/* New work goes to the other worker. */
 	id = sh_task(f, "echo after", 0, 0);
-	st = wait_state(f, id, KSCHED_STATE_SUCCEEDED, 10000);
+	st = tc_wait_state(f->c, id, KSCHED_STATE_SUCCEEDED, 10000);
 }
 
 /* SIGTERM mid-task: the task is handed back, not failed, and runs again
@@ -273,14 +234,14 @@ test_faults_worker_sigterm_hands_back(void **state)
 			      "echo x >> $D/term.runs; "
 			      "[ $(wc -l < $D/term.runs) -ge 2 ] || sleep 60",
 			      0, 0);
-	struct ksched_task_status st = wait_state(f, id, KSCHED_STATE_LEASED,
+	struct ksched_task_status st = tc_wait_state(f->c, id, KSCHED_STATE_LEASED,
 						  10000);
 	int w = st.worker[1] - '0';
 
-	wait_path(f, "term.runs");
+	tc_wait_path(&f->cl, "term.runs");
 	assert_int_equal(td_stop(f->workers[w], 20000 * tu_slow()), 0);
 	f->workers[w] = 0;
-	st = wait_state(f, id, KSCHED_STATE_SUCCEEDED, 15000);
+	st = tc_wait_state(f->c, id, KSCHED_STATE_SUCCEEDED, 15000);
 	assert_int_equal(count_lines(f, "term.runs"), 2);
 	assert_int_equal(st.attempts, 1);
 }
@@ -294,16 +255,16 @@ test_faults_worker_killed_task_requeued(void **state)
 			      "echo x >> $D/kill.runs; "
 			      "[ $(wc -l < $D/kill.runs) -ge 2 ] || sleep 60",
 			      0, 1);
-	struct ksched_task_status st = wait_state(f, id, KSCHED_STATE_LEASED,
+	struct ksched_task_status st = tc_wait_state(f->c, id, KSCHED_STATE_LEASED,
 						  10000);
 	int w = st.worker[1] - '0';
 	int64_t t0;
 
-	wait_path(f, "kill.runs");
+	tc_wait_path(&f->cl, "kill.runs");
 	t0 = td_now_ms();
 	td_kill(f->workers[w]);
 	f->workers[w] = 0;
-	st = wait_state(f, id, KSCHED_STATE_SUCCEEDED, 15000);
+	st = tc_wait_state(f->c, id, KSCHED_STATE_SUCCEEDED, 15000);
 	print_message("killed worker's task done again after %lld ms\n",
 		      (long long)(td_now_ms() - t0));
 	assert_int_equal(count_lines(f, "kill.runs"), 2);
@@ -320,8 +281,8 @@ test_faults_master_killed_and_restarted(void **state)
 	uint64_t big[3];
 	struct ksched_task_status st;
 
-	wait_state(f, run, KSCHED_STATE_LEASED, 10000);
-	wait_path(f, "master.runs");
+	tc_wait_state(f->c, run, KSCHED_STATE_LEASED, 10000);
+	tc_wait_path(&f->cl, "master.runs");
 	/* Tasks no worker can take: they must survive the crash queued. */
 	for (int i = 0; i < 3; i++) {
 		ksched_task *t;
@@ -337,11 +298,11 @@ test_faults_master_killed_and_restarted(void **state)
 	}
 	td_kill(f->master);
 	start_master(f);
-	st = wait_state(f, run, KSCHED_STATE_SUCCEEDED, 20000);
+	st = tc_wait_state(f->c, run, KSCHED_STATE_SUCCEEDED, 20000);
 	assert_int_equal(count_lines(f, "master.runs"), 1);
 	assert_int_equal(st.attempts, 1);
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(status_of(f, big[i]).state,
+		assert_int_equal(tc_status(f->c, big[i]).state,
 				 KSCHED_STATE_READY);
 }
 

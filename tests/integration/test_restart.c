@@ -97,44 +97,6 @@ sh_task(struct fx *f, const char *script, int64_t nodes)
 	return id;
 }
 
-static struct ksched_task_status
-status_of(struct fx *f, uint64_t id)
-{
-	struct ksched_task_status st;
-
-	assert_int_equal(ksched_client_status(f->c, &id, 1, &st), KSCHED_OK);
-	return st;
-}
-
-/* Wait (bounded) until task id is in state want; returns its status. */
-static struct ksched_task_status
-wait_state(struct fx *f, uint64_t id, enum ksched_state want, int ms)
-{
-	int64_t end = td_now_ms() + (int64_t)ms * tu_slow();
-	struct ksched_task_status st;
-
-	do {
-		st = status_of(f, id);
-		if (st.state == want)
-			return st;
-		td_sleep_ms(20);
-	} while (td_now_ms() < end);
-	fail_msg("task %llu is %s, not %s (error: %s)",
-		 (unsigned long long)id, ksched_state_name(st.state),
-		 ksched_state_name(want), st.last_error);
-	return st;
-}
-
-static void
-wait_path(struct fx *f, const char *name)
-{
-	char p[700];
-
-	snprintf(p, sizeof(p), "%s/%s", f->cl.dir, name);
-	if (td_wait_file(p, 0, 10000 * tu_slow()))
-		fail_msg("%s never appeared", p);
-}
-
 static int
 count_lines(struct fx *f, const char *name)
 {
@@ -203,20 +165,20 @@ test_restart_dead_holder_retried_in_window(void **state)
 			      "[ $(wc -l < $D/lost.runs) -ge 2 ] || "
 			      "{ echo $$ > $D/lost.pid; exec sleep 60; }",
 			      1);
-	struct ksched_task_status st = wait_state(f, id, KSCHED_STATE_LEASED,
+	struct ksched_task_status st = tc_wait_state(f->c, id, KSCHED_STATE_LEASED,
 						  10000);
 	int w = st.worker[1] - '0';
 	int64_t t0, ms;
 
 	assert_true(w >= 0 && w < NW);
-	wait_path(f, "lost.pid");
+	tc_wait_path(&f->cl, "lost.pid");
 	td_kill(f->master);
 	td_kill(f->workers[w]);
 	f->workers[w] = 0;
 	kill_pidfile(f, "lost.pid");
 	t0 = td_now_ms();
 	start_master(f);
-	st = wait_state(f, id, KSCHED_STATE_SUCCEEDED, 20000);
+	st = tc_wait_state(f->c, id, KSCHED_STATE_SUCCEEDED, 20000);
 	ms = td_now_ms() - t0;
 	print_message("lease of a dead holder retried %lld ms after the "
 		      "master restarted\n",
@@ -242,12 +204,12 @@ test_restart_gang_adopted(void **state)
 			      2);
 	struct ksched_task_status st;
 
-	wait_state(f, id, KSCHED_STATE_LEASED, 10000);
-	wait_path(f, "gang.0");
-	wait_path(f, "gang.1");
+	tc_wait_state(f->c, id, KSCHED_STATE_LEASED, 10000);
+	tc_wait_path(&f->cl, "gang.0");
+	tc_wait_path(&f->cl, "gang.1");
 	td_kill(f->master);
 	start_master(f);
-	st = wait_state(f, id, KSCHED_STATE_SUCCEEDED, 30000);
+	st = tc_wait_state(f->c, id, KSCHED_STATE_SUCCEEDED, 30000);
 	assert_int_equal(count_lines(f, "gang.0"), 1);
 	assert_int_equal(count_lines(f, "gang.1"), 1);
 	assert_int_equal(st.attempts, 1);
@@ -275,17 +237,17 @@ test_restart_gang_part_ended_meanwhile(void **state)
 	char go[700];
 	FILE *fp;
 
-	wait_state(f, id, KSCHED_STATE_LEASED, 10000);
-	wait_path(f, "ug.0");
-	wait_path(f, "ug.1");
+	tc_wait_state(f->c, id, KSCHED_STATE_LEASED, 10000);
+	tc_wait_path(&f->cl, "ug.0");
+	tc_wait_path(&f->cl, "ug.1");
 	td_kill(f->master);
 	snprintf(go, sizeof(go), "%s/go", f->cl.dir);
 	fp = fopen(go, "w");
 	assert_non_null(fp);
 	fclose(fp);
-	wait_path(f, "ug.done");
+	tc_wait_path(&f->cl, "ug.done");
 	start_master(f);
-	st = wait_state(f, id, KSCHED_STATE_SUCCEEDED, 30000);
+	st = tc_wait_state(f->c, id, KSCHED_STATE_SUCCEEDED, 30000);
 	assert_int_equal(count_lines(f, "ug.0"), 1);
 	assert_int_equal(count_lines(f, "ug.1"), 1);
 	assert_int_equal(st.attempts, 1);
