@@ -300,21 +300,29 @@ requeue_once(struct cluster *cl, int rep, int delay)
 	return d;
 }
 
+/* A fresh directory base_dir/name for cl, its socket URLs and log; the
+ * master's data directory path into data. */
+static void
+cluster_init(struct cluster *cl, const char *name, char *data, size_t len)
+{
+	memset(cl, 0, sizeof(*cl));
+	snprintf(cl->dir, sizeof(cl->dir), "%s/%s", base_dir, name);
+	if (mkdir(cl->dir, 0700))
+		die(cl->dir, strerror(errno));
+	snprintf(cl->ctl, sizeof(cl->ctl), "ipc://%s/c.ipc", cl->dir);
+	snprintf(cl->dsp, sizeof(cl->dsp), "ipc://%s/d.ipc", cl->dir);
+	snprintf(cl->hbt, sizeof(cl->hbt), "ipc://%s/h.ipc", cl->dir);
+	snprintf(cl->mlog, sizeof(cl->mlog), "%s/master.log", cl->dir);
+	snprintf(data, len, "%s/data", cl->dir);
+}
+
 static void
 bench_requeue(const struct opts *o, double *out)
 {
 	struct cluster cl;
 	char data[700];
 
-	memset(&cl, 0, sizeof(cl));
-	snprintf(cl.dir, sizeof(cl.dir), "%s/requeue", base_dir);
-	if (mkdir(cl.dir, 0700))
-		die(cl.dir, strerror(errno));
-	snprintf(cl.ctl, sizeof(cl.ctl), "ipc://%s/c.ipc", cl.dir);
-	snprintf(cl.dsp, sizeof(cl.dsp), "ipc://%s/d.ipc", cl.dir);
-	snprintf(cl.hbt, sizeof(cl.hbt), "ipc://%s/h.ipc", cl.dir);
-	snprintf(cl.mlog, sizeof(cl.mlog), "%s/master.log", cl.dir);
-	snprintf(data, sizeof(data), "%s/data", cl.dir);
+	cluster_init(&cl, "requeue", data, sizeof(data));
 	start_master(&cl, data, "strict");
 	CHECK(ksched_client_open(cl.ctl, &cl.c));
 	printf("worker death to re-queue: master defaults (heartbeat 1000 ms, "
@@ -430,15 +438,7 @@ bench_restart(const struct opts *o, double *out)
 	struct cluster cl;
 	char data[700];
 
-	memset(&cl, 0, sizeof(cl));
-	snprintf(cl.dir, sizeof(cl.dir), "%s/restart", base_dir);
-	if (mkdir(cl.dir, 0700))
-		die(cl.dir, strerror(errno));
-	snprintf(cl.ctl, sizeof(cl.ctl), "ipc://%s/c.ipc", cl.dir);
-	snprintf(cl.dsp, sizeof(cl.dsp), "ipc://%s/d.ipc", cl.dir);
-	snprintf(cl.hbt, sizeof(cl.hbt), "ipc://%s/h.ipc", cl.dir);
-	snprintf(cl.mlog, sizeof(cl.mlog), "%s/master.log", cl.dir);
-	snprintf(data, sizeof(data), "%s/data", cl.dir);
+	cluster_init(&cl, "restart", data, sizeof(data));
 	printf("master restart to serving: ksched-master --sync strict on a "
 	       "data directory\n  holding %zu READY tasks, from exec to the "
 	       "first ksched_client_stats() reply\n",
